@@ -1,0 +1,3 @@
+from gemmaiku.cli import main
+
+main()

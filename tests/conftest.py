@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny random Gemma 3 models for plumbing, the real 270M once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TINY_CONFIG = dict(
+    vocab_size=512,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=32,
+    query_pre_attn_scalar=32,
+    sliding_window=16,
+    max_position_embeddings=256,
+    layer_types=["sliding_attention", "full_attention"],
+)
+
+
+def make_tiny_gemma3(path: Path, seed: int = 0, **overrides) -> Path:
+    """Save a randomly initialised Gemma3ForCausalLM (float32, tied embeddings) to ``path``."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(**{**TINY_CONFIG, **overrides})
+    config.architectures = ["Gemma3ForCausalLM"]
+    model = Gemma3ForCausalLM(config).eval()
+    # Random norms instead of ones, so a missing or doubled +1 shows up in comparisons.
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.copy_(torch.randn_like(param) * 0.1)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_gemma3(tmp_path_factory.mktemp("tiny-gemma3"))
+
+
+@pytest.fixture(scope="session")
+def gemmaiku_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cache folder tests share: $GEMMAIKU_HOME if set (CI keeps it), else a session temp."""
+    home = os.environ.get("GEMMAIKU_HOME")
+    return Path(home) if home else tmp_path_factory.mktemp("gemmaiku-home")
