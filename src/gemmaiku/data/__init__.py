@@ -1,0 +1,1 @@
+"""The SFT corpus: format, fixed splits, checks and statistics (`gemmaiku data`)."""
