@@ -129,5 +129,7 @@ def build_corpus(
         "sources": source_info,
         "dropped": len(conversations) - len(kept),
     }
-    write_text_atomic(out / "MANIFEST.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(
+        out / "MANIFEST.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    )
     return BuildResult(manifest, problems, len(conversations) - len(kept))

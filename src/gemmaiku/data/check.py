@@ -46,7 +46,9 @@ def prosody_checker() -> HaikuChecker:
     try:
         from gemmaiku.prosody import check_haiku
     except ImportError as exc:  # the validator is a sibling stage; say so rather than crash
-        raise GemmaikuError(f"the 5-7-5 validator is unavailable ({exc}); reinstall gemmaiku") from None
+        raise GemmaikuError(
+            f"the 5-7-5 validator is unavailable ({exc}); reinstall gemmaiku"
+        ) from None
 
     def check(text: str) -> str | None:
         result = check_haiku(text, strict=True)
@@ -77,7 +79,9 @@ class Report:
             "ok": self.ok,
             "files": self.files,
             "problem_counts": dict(sorted(kinds.items())),
-            "problems": [{"kind": p.kind, "where": p.where, "detail": p.detail} for p in self.problems],
+            "problems": [
+                {"kind": p.kind, "where": p.where, "detail": p.detail} for p in self.problems
+            ],
             "stats": self.stats,
         }
 
@@ -87,7 +91,9 @@ def corpus_files(path: Path) -> dict[str, Path]:
     if path.is_file():
         return {path.name: path}
     if not path.is_dir():
-        raise GemmaikuError(f"no such file or folder: {path} (give a corpus folder or a .jsonl file)")
+        raise GemmaikuError(
+            f"no such file or folder: {path} (give a corpus folder or a .jsonl file)"
+        )
     splits = {name: path / file for name, file in SPLIT_FILES.items() if (path / file).is_file()}
     if splits:
         return splits
@@ -97,7 +103,9 @@ def corpus_files(path: Path) -> dict[str, Path]:
     return files
 
 
-def load(path: Path, *, require_category: bool = False) -> tuple[dict[str, list[Conversation]], list[Problem]]:
+def load(
+    path: Path, *, require_category: bool = False
+) -> tuple[dict[str, list[Conversation]], list[Problem]]:
     files = corpus_files(path)
     by_file: dict[str, list[Conversation]] = {}
     problems: list[Problem] = []
@@ -108,7 +116,9 @@ def load(path: Path, *, require_category: bool = False) -> tuple[dict[str, list[
     return by_file, problems
 
 
-def turn_problems(conversations: Iterable[Conversation], check_haiku: HaikuChecker) -> list[Problem]:
+def turn_problems(
+    conversations: Iterable[Conversation], check_haiku: HaikuChecker
+) -> list[Problem]:
     """5-7-5 and chatter problems of every assistant turn."""
     problems = []
     for conv in conversations:
@@ -131,12 +141,20 @@ def duplicate_problems(conversations: list[Conversation]) -> list[Problem]:
         for haiku in conv.haiku:
             key = normalize_text(haiku)
             if key in seen_haiku:
-                problems.append(Problem("duplicate haiku", conv.where, f"same haiku as {seen_haiku[key]}: {haiku!r}"))
+                problems.append(
+                    Problem(
+                        "duplicate haiku", conv.where, f"same haiku as {seen_haiku[key]}: {haiku!r}"
+                    )
+                )
             else:
                 seen_haiku[key] = conv.where
         if conv.user_key in seen_users:
             problems.append(
-                Problem("duplicate prompt", conv.where, f"same prompt as {seen_users[conv.user_key]}: {conv.first_prompt[:80]!r}")
+                Problem(
+                    "duplicate prompt",
+                    conv.where,
+                    f"same prompt as {seen_users[conv.user_key]}: {conv.first_prompt[:80]!r}",
+                )
             )
         else:
             seen_users[conv.user_key] = conv.where
@@ -152,14 +170,26 @@ def leak_problems(splits: dict[str, list[Conversation]]) -> list[Problem]:
         for conv in conversations:
             home = prompt_home.setdefault(conv.prompt_key, split)
             if home != split:
-                problems.append(Problem("leak (prompt)", conv.where, f"first prompt also in {home}: {conv.first_prompt[:80]!r}"))
+                problems.append(
+                    Problem(
+                        "leak (prompt)",
+                        conv.where,
+                        f"first prompt also in {home}: {conv.first_prompt[:80]!r}",
+                    )
+                )
             for haiku in conv.haiku:
                 home = haiku_home.setdefault(normalize_text(haiku), split)
                 if home != split:
-                    problems.append(Problem("leak (haiku)", conv.where, f"haiku also in {home}: {haiku!r}"))
+                    problems.append(
+                        Problem("leak (haiku)", conv.where, f"haiku also in {home}: {haiku!r}")
+                    )
             if split_of(conv.prompt_key) != split:
                 problems.append(
-                    Problem("wrong split", conv.where, f"prompt hashes to {split_of(conv.prompt_key)}, not {split} (rebuild with `gemmaiku data build`)")
+                    Problem(
+                        "wrong split",
+                        conv.where,
+                        f"prompt hashes to {split_of(conv.prompt_key)}, not {split} (rebuild with `gemmaiku data build`)",
+                    )
                 )
     return problems
 
@@ -175,10 +205,22 @@ def manifest_problems(folder: Path) -> list[Problem]:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         recorded = manifest["sha256"]
     except (ValueError, KeyError, TypeError):
-        return [Problem("manifest", str(manifest_path), "unreadable or missing 'sha256' (rebuild with `gemmaiku data build`)")]
+        return [
+            Problem(
+                "manifest",
+                str(manifest_path),
+                "unreadable or missing 'sha256' (rebuild with `gemmaiku data build`)",
+            )
+        ]
     actual = content_hash(folder)
     if recorded != actual:
-        return [Problem("manifest", str(manifest_path), f"sha256 {recorded[:12]}... does not match the split files ({actual[:12]}...); rebuild")]
+        return [
+            Problem(
+                "manifest",
+                str(manifest_path),
+                f"sha256 {recorded[:12]}... does not match the split files ({actual[:12]}...); rebuild",
+            )
+        ]
     return []
 
 
@@ -195,7 +237,10 @@ def statistics(by_file: dict[str, list[Conversation]]) -> dict:
     categories = Counter(c.category or "(none)" for c in conversations)
     adversarial = sum(CATEGORIES.get(c.category or "", False) for c in conversations)
     first_words = Counter(
-        normalize_text(h).split(" ", 1)[0] for c in conversations for h in c.haiku if normalize_text(h)
+        normalize_text(h).split(" ", 1)[0]
+        for c in conversations
+        for h in c.haiku
+        if normalize_text(h)
     )
     total = len(conversations)
     return {
@@ -208,7 +253,9 @@ def statistics(by_file: dict[str, list[Conversation]]) -> dict:
         "multi_turn": sum(c.exchanges > 1 for c in conversations),
         "with_system": sum(c.has_system for c in conversations),
         "prompt_words": _histogram(len(c.first_prompt.split()) for c in conversations),
-        "longest_prompt_words": max((len(c.first_prompt.split()) for c in conversations), default=0),
+        "longest_prompt_words": max(
+            (len(c.first_prompt.split()) for c in conversations), default=0
+        ),
         "shared_first_prompts": total - len({c.prompt_key for c in conversations}),
         "top_first_words": dict(first_words.most_common(TOP_FIRST_WORDS)),
         "distinct_first_words": len(first_words),

@@ -14,7 +14,11 @@ from gemmaiku.paths import REPO_ROOT
 def default_data_dir() -> Path:
     """The shipped corpus: ./data when run inside a checkout, else the repository's data/."""
     here = Path("data")
-    return here if (here / "sources").is_dir() or (here / "train.jsonl").is_file() else REPO_ROOT / "data"
+    return (
+        here
+        if (here / "sources").is_dir() or (here / "train.jsonl").is_file()
+        else REPO_ROOT / "data"
+    )
 
 
 def _console():
@@ -54,7 +58,9 @@ def print_stats(stats: dict) -> None:
     lengths = Table("prompt words", "conversations", title="first prompt length")
     for label, n in stats["prompt_words"].items():
         lengths.add_row(label, str(n))
-    words = Table("first word", "haiku", title=f"top first words ({stats['distinct_first_words']} distinct)")
+    words = Table(
+        "first word", "haiku", title=f"top first words ({stats['distinct_first_words']} distinct)"
+    )
     for word, n in stats["top_first_words"].items():
         words.add_row(word, str(n))
     for table in (files, categories, lengths, words):
@@ -74,12 +80,28 @@ def data() -> None:
 
 
 @data.command()
-@click.option("--sources", type=click.Path(path_type=Path), default=None, help="Folder of *.jsonl sources [data/sources].")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for the split files [data].")
-@click.option("--skip-invalid", is_flag=True, help="Leave out bad lines (reported) instead of refusing.")
+@click.option(
+    "--sources",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of *.jsonl sources [data/sources].",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the split files [data].",
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Leave out bad lines (reported) instead of refusing."
+)
 @click.option("--limit", default=30, show_default=True, help="Problems to print.")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest (or the problems) as JSON.")
-def build(sources: Path | None, out: Path | None, skip_invalid: bool, limit: int, as_json: bool) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the manifest (or the problems) as JSON."
+)
+def build(
+    sources: Path | None, out: Path | None, skip_invalid: bool, limit: int, as_json: bool
+) -> None:
     """Validate data/sources/*.jsonl and write the fixed train/valid/test splits + MANIFEST.json.
 
     A conversation's split is fixed by a hash of its normalized first user prompt (~88/6/6), so a
@@ -95,14 +117,21 @@ def build(sources: Path | None, out: Path | None, skip_invalid: bool, limit: int
     root = default_data_dir()
     result = build_corpus(sources or root / "sources", out or root, skip_invalid=skip_invalid)
     if as_json:
-        click.echo(json.dumps({"manifest": result.manifest, "problems": [str(p) for p in result.problems]}, indent=2))
+        click.echo(
+            json.dumps(
+                {"manifest": result.manifest, "problems": [str(p) for p in result.problems]},
+                indent=2,
+            )
+        )
     else:
         if result.problems:
             print_problems(result.problems, limit)
         if result.manifest:
             m = result.manifest
             counts = ", ".join(f"{name} {s['conversations']}" for name, s in m["splits"].items())
-            click.echo(f"wrote {out or root}: {counts} (dropped {m['dropped']}); sha256 {m['sha256']}")
+            click.echo(
+                f"wrote {out or root}: {counts} (dropped {m['dropped']}); sha256 {m['sha256']}"
+            )
         else:
             click.echo("nothing written (fix the sources, or pass --skip-invalid)")
     if result.problems:

@@ -53,12 +53,21 @@ ALLOWED_KEYS = {"messages", "category"}
 # Chatter: anything in an assistant turn besides the three lines of the poem.
 # (name, pattern over the whole turn) — a table, so adding a rule is adding a row.
 CHATTER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("preamble", re.compile(r"^\s*(?:(?:here(?:'s| is| are)|this is) (?:a |an |your |the |my )?(?:haiku|poem|answer)|(?:sure|certainly|of course|okay|ok|absolutely)[,!.:]|as an ai\b)", re.I)),
+    (
+        "preamble",
+        re.compile(
+            r"^\s*(?:(?:here(?:'s| is| are)|this is) (?:a |an |your |the |my )?(?:haiku|poem|answer)|(?:sure|certainly|of course|okay|ok|absolutely)[,!.:]|as an ai\b)",
+            re.I,
+        ),
+    ),
     ("title or label", re.compile(r"^\s*(title|haiku|poem)\b[^\n]*:", re.I | re.M)),
     ("markdown", re.compile(r"^\s*(#{1,6}\s|[-*+]\s|\d+[.)]\s|```|>\s)|\*\*|__", re.M)),
     ("quotes around the poem", re.compile(r"^\s*[\"“”'‘]|[\"“”'’]\s*$")),
     ("emoji", re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f]")),
-    ("trailing note", re.compile(r"\(\s*\d+\s*[-/]\s*\d+\s*[-/]\s*\d+\s*\)|\bsyllables?\s*\)", re.I)),
+    (
+        "trailing note",
+        re.compile(r"\(\s*\d+\s*[-/]\s*\d+\s*[-/]\s*\d+\s*\)|\bsyllables?\s*\)", re.I),
+    ),
 )
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
@@ -83,7 +92,9 @@ class Conversation:
 
     @property
     def user_key(self) -> str:
-        return "\x1f".join(normalize_text(m["content"]) for m in self.messages if m["role"] == "user")
+        return "\x1f".join(
+            normalize_text(m["content"]) for m in self.messages if m["role"] == "user"
+        )
 
     @property
     def haiku(self) -> list[str]:
@@ -159,7 +170,9 @@ def _shape_problems(obj: object, *, require_category: bool) -> list[str]:
         return [*problems, "'messages' must be a non-empty list"]
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            problems.append(f"message {index + 1} must be an object with exactly 'role' and 'content'")
+            problems.append(
+                f"message {index + 1} must be an object with exactly 'role' and 'content'"
+            )
         elif message["role"] not in ROLES:
             problems.append(f"message {index + 1} has unknown role {message['role']!r}")
         elif not isinstance(message["content"], str) or not message["content"].strip():
@@ -170,8 +183,14 @@ def _shape_problems(obj: object, *, require_category: bool) -> list[str]:
     for index, message in enumerate(turns):
         expected = "user" if index % 2 == 0 else "assistant"
         if message["role"] != expected:
-            where = "system is only allowed first" if message["role"] == "system" else "roles must alternate user/assistant"
-            problems.append(f"turn {index + 1} is {message['role']!r}, expected {expected!r} ({where})")
+            where = (
+                "system is only allowed first"
+                if message["role"] == "system"
+                else "roles must alternate user/assistant"
+            )
+            problems.append(
+                f"turn {index + 1} is {message['role']!r}, expected {expected!r} ({where})"
+            )
             break
     else:
         if not turns:
@@ -197,7 +216,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
                 yield number, text, None
 
 
-def read_jsonl(path: Path, *, label: str | None = None, require_category: bool = False) -> ReadResult:
+def read_jsonl(
+    path: Path, *, label: str | None = None, require_category: bool = False
+) -> ReadResult:
     """Read and structurally validate one JSONL file (prosody is checked separately)."""
     result = ReadResult()
     label = label or str(path)
@@ -209,7 +230,9 @@ def read_jsonl(path: Path, *, label: str | None = None, require_category: bool =
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            result.problems.append(Problem("json", where, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+            result.problems.append(
+                Problem("json", where, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            )
             continue
         shape = _shape_problems(obj, require_category=require_category)
         if shape:
