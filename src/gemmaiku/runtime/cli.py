@@ -1,0 +1,84 @@
+"""`gemmaiku generate`: one reply from a GGUF (or a Modelfile), streamed to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gemmaiku.errors import GemmaikuError
+
+
+def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GemmaikuError(f"bad option {pair!r} (write -o name=value, e.g. -o temperature=0.6)")
+        try:
+            parsed: object = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        if key == "stop":
+            options.setdefault("stop", [])
+            options["stop"].append(str(parsed))  # type: ignore[union-attr]
+        else:
+            options[key] = parsed
+    return options
+
+
+def engine_for(model: str, overrides: dict[str, object]):
+    """An Engine for a GGUF path or a Modelfile (its FROM, TEMPLATE, SYSTEM and PARAMETERs)."""
+    from gemmaiku.runtime import Engine, options_from
+
+    path = Path(model)
+    if not path.exists():
+        raise GemmaikuError(f"no such model: {model} (give a .gguf file or a Modelfile)")
+    if path.suffix == ".gguf":
+        return Engine(path, options=options_from(overrides)), None
+    from gemmaiku.modelfile import load_modelfile
+
+    modelfile = load_modelfile(path)
+    options = options_from({**modelfile.options(), **overrides})
+    return Engine(Path(modelfile.from_), options=options, template=modelfile.template), modelfile.system
+
+
+@click.command()
+@click.argument("model")
+@click.argument("prompt")
+@click.option("--system", "-s", help="System prompt (replaces a Modelfile's SYSTEM).")
+@click.option("--option", "-o", "option_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Generation option in Ollama's names, repeatable: -o temperature=0.6 -o seed=1")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with text and stats.")
+def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[str, ...], as_json: bool) -> None:
+    """Generate a reply to PROMPT with MODEL (a .gguf file or a Modelfile).
+
+    \b
+    Example:
+      gemmaiku generate artifacts/gemmaiku-f16.gguf "Explain recursion" -o temperature=0.6
+      gemmaiku generate artifacts/Modelfile "Is the sky blue?" --json
+    """
+    engine, default_system = engine_for(model, parse_option_pairs(option_pairs))
+    messages = []
+    if system or default_system:
+        messages.append({"role": "system", "content": system or default_system})
+    messages.append({"role": "user", "content": prompt})
+    pieces, last = [], None
+    for chunk in engine.stream(messages):
+        pieces.append(chunk.text)
+        last = chunk
+        if not as_json:
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+    assert last is not None
+    if as_json:
+        click.echo(json.dumps({
+            "model": model, "text": "".join(pieces), "finish_reason": last.finish_reason,
+            "prompt_tokens": last.prompt_tokens, "generated_tokens": last.generated_tokens,
+            "load_s": round(last.load_s, 4), "prompt_eval_s": round(last.prompt_eval_s, 4),
+            "eval_s": round(last.eval_s, 4),
+        }))
+    else:
+        sys.stdout.write("\n")
