@@ -1,0 +1,139 @@
+"""``gemmaiku count`` and ``gemmaiku check``: the syllable counter and the 5-7-5 validator."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gemmaiku.errors import GemmaikuError
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024  # a bigger file is not a haiku collection
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@click.command()
+@click.argument("text", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def count(text: tuple[str, ...], as_json: bool) -> None:
+    """Count syllables in TEXT, word by word (every plausible count).
+
+    \b
+    Example:
+      gemmaiku count "An old silent pond"
+      gemmaiku count --json "fire every 1999 FBI"
+    """
+    from gemmaiku.prosody.syllables import line_syllables
+
+    line = " ".join(text)
+    if len(line) > 10_000:
+        raise GemmaikuError(f"text is {len(line)} characters (give at most 10000; use check for files)")
+    totals, words = line_syllables(line)
+    if as_json:
+        click.echo(json.dumps({"text": line, "counts": list(totals),
+                               "words": [w.to_dict() for w in words]}, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("word", "syllables", "source")
+    for w in words:
+        table.add_row(w.text, " or ".join(map(str, w.counts)), w.source)
+    console = _console()
+    console.print(table)
+    console.print(f"total: {' or '.join(map(str, totals))}")
+
+
+def read_input(source: str) -> str:
+    """Text of FILE or stdin ('-'), as UTF-8; binary or huge input is a one-line error."""
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        name = "stdin"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise GemmaikuError(f"no such file: {source} (give a text file of haiku, or - for stdin)")
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise GemmaikuError(f"cannot read {source}: {exc.strerror} (check the path and permissions)") from None
+        name = source
+    if len(data) > MAX_INPUT_BYTES:
+        raise GemmaikuError(f"{name} is over {MAX_INPUT_BYTES // 2**20} MiB (split it into smaller files)")
+    if b"\x00" in data:
+        raise GemmaikuError(f"{name} looks binary (has NUL bytes); give UTF-8 text, haiku separated by blank lines")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GemmaikuError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8") from None
+
+
+def split_blocks(text: str) -> list[str]:
+    """Haiku separated by one or more blank lines."""
+    blocks, current = [], []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line.strip():
+            current.append(line)
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+@click.command()
+@click.argument("source", default="-", metavar="[FILE|-]")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per haiku, one per line (JSON Lines).")
+@click.option("--lenient", is_flag=True, help="Strip chatter (preamble, title, quotes) before checking.")
+def check(source: str, as_json: bool, lenient: bool) -> None:
+    """Check haiku in FILE (or stdin) are strict 5-7-5; exit 0 only if all pass.
+
+    Haiku are separated by blank lines; each gets a verdict with named reasons.
+
+    \b
+    Example:
+      gemmaiku check examples/haiku.txt
+      printf 'An old silent pond\\nA frog jumps into the pond\\nSplash! Silence again\\n' | gemmaiku check -
+      gemmaiku check --json out.txt | jq .ok
+    """
+    from gemmaiku.prosody.haiku import check_haiku
+
+    blocks = split_blocks(read_input(source))
+    if not blocks:
+        raise GemmaikuError(f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)")
+    console = None if as_json else _console()
+    failed = 0
+    for i, block in enumerate(blocks, 1):
+        verdict = check_haiku(block, strict=not lenient)
+        failed += not verdict.ok
+        if as_json:
+            click.echo(json.dumps({"index": i, **verdict.to_dict()}, ensure_ascii=False))
+            continue
+        _print_verdict(console, i, verdict)
+    if console is not None and len(blocks) > 1:
+        console.print(f"{len(blocks) - failed}/{len(blocks)} passed")
+    if failed:
+        sys.exit(1)
+
+
+def _print_verdict(console, index: int, verdict) -> None:
+    from rich.markup import escape
+
+    mark = "[green]PASS[/green]" if verdict.ok else "[red]FAIL[/red]"
+    console.print(f"{mark} #{index} (distance {verdict.distance})")
+    for line in verdict.lines:
+        counts = "/".join(map(str, line.counts))
+        target = f"/{line.target}" if line.target is not None else ""
+        style = "green" if line.ok else "red"
+        console.print(f"  [{style}]{counts:>5}{target}[/{style}]  {escape(line.text[:120])}")
+    for reason in verdict.reasons:
+        console.print(f"  [red]- {escape(reason)}[/red]")

@@ -1,0 +1,131 @@
+"""Syllables of a word the dictionary does not know: morphology over known words, then spelling.
+
+In order, the first that applies wins:
+
+1. a known stem plus a suffix from :data:`SUFFIXES` (*doomscrolling* = *doomscroll* + *ing*,
+   recursively, so unknown stems are analysed too),
+2. a known prefix from :data:`PREFIXES` plus a known word (*unfollow*),
+3. two known words (*moonbeam*, *blockchain*, *doomscroll*),
+4. spelling rules (:mod:`gemmaiku.prosody.rules`).
+
+"Known" means in the lexicon the :class:`Estimator` was built with: all of CMUdict at run time,
+only the tuning split when the benchmark measures accuracy on held-out words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+from gemmaiku.prosody.rules import estimate_rules
+
+# (suffix, stems to try as (cut, append), syllables the suffix adds after a consonant-final
+# stem, after a t/d-final stem). Stems are tried in order; the first one in the lexicon wins.
+SUFFIXES: tuple[tuple[str, tuple[tuple[int, str], ...], int, int], ...] = (
+    ("ings", ((4, ""), (4, "e"), (5, "")), 1, 1),
+    ("ing", ((3, ""), (3, "e"), (4, "")), 1, 1),
+    ("ied", ((3, "y"),), 0, 0),
+    ("ies", ((3, "y"),), 0, 0),
+    ("ed", ((2, ""), (1, ""), (3, "")), 0, 1),
+    ("es", ((2, ""),), 1, 1),
+    ("s", ((1, ""),), 0, 0),
+    ("ers", ((3, ""), (2, ""), (4, "")), 1, 1),
+    ("er", ((2, ""), (1, ""), (3, "")), 1, 1),
+    ("est", ((3, ""), (2, ""), (4, "")), 1, 1),
+    ("ily", ((3, "y"),), 1, 1),
+    ("ly", ((2, ""),), 1, 1),
+    ("ness", ((4, ""), (5, "y")), 1, 1),
+    ("less", ((4, ""),), 1, 1),
+    ("ful", ((3, ""),), 1, 1),
+    ("ment", ((4, ""),), 1, 1),
+    ("ship", ((4, ""),), 1, 1),
+    ("hood", ((4, ""),), 1, 1),
+    ("able", ((4, ""), (4, "e")), 2, 2),
+    ("ism", ((3, ""),), 2, 2),
+    ("ist", ((3, ""),), 1, 1),
+)
+PREFIXES: dict[str, int] = {
+    "un": 1, "re": 1, "pre": 1, "dis": 1, "mis": 1, "non": 1, "over": 2, "under": 2, "out": 1,
+    "sub": 1, "super": 2, "anti": 2, "inter": 2, "counter": 2, "micro": 2, "mega": 2, "cyber": 2,
+    "hyper": 2, "multi": 2, "post": 1, "self": 1, "semi": 2, "ultra": 2, "auto": 2, "co": 1,
+}  # fmt: skip
+MIN_PART = 3  # shortest word accepted as one side of a compound
+
+# Onsets (initial consonant clusters) and codas an English word can have: an all-caps token
+# not in the dictionary is read as a word only if it fits; else it is spelled out (GPU, NSFW).
+ONSETS = set(
+    ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "q", "r", "s", "t", "v", "w", "x", "z", "bl", "br", "ch", "cl", "cr", "dr", "dw", "fl", "fr", "gl", "gn", "gr", "kl", "kn", "kr", "ph", "pl", "pr", "qu", "sc", "sh", "sk", "sl", "sm", "sn", "sp", "st", "sw", "th", "tr", "tw", "wh", "wr", "sch", "scr", "shr", "spl", "spr", "squ", "str", "thr"]
+) | {""}  # fmt: skip
+
+
+def pronounceable(word: str) -> bool:
+    """Whether an all-caps letter string reads as a word (NASA, SCUBA) rather than letters (FBI)."""
+    w = word.lower()
+    m = re.match(r"^([^aeiouy]*)([aeiouy].*)$", w)
+    if not m or m.group(1) not in ONSETS or len(w) < 3:
+        return False
+    return re.search(r"[^aeiouy]{4,}", w) is None and re.search(r"[^aeiouy]{3}$", w) is None
+
+
+class Estimator:
+    """Syllable estimates for unknown words, using ``lexicon`` (word -> counts) as known words."""
+
+    def __init__(self, lexicon: Mapping[str, tuple[int, ...]]):
+        self.lexicon = lexicon
+        self.guess = lru_cache(maxsize=100_000)(self._guess)
+
+    def _known(self, word: str) -> tuple[int, ...] | None:
+        return self.lexicon.get(word) if len(word) >= MIN_PART else None
+
+    def _stem(self, word: str, depth: int) -> tuple[int, ...] | None:
+        """Counts of ``word`` if it is known or can be analysed (not by spelling alone)."""
+        return self._known(word) or (self._analyse(word, depth + 1) if depth < 2 else None)
+
+    def _analyse(self, word: str, depth: int = 0) -> tuple[int, ...] | None:
+        for suffix, stems, plus, plus_td in SUFFIXES:
+            if not word.endswith(suffix) or len(word) - len(suffix) < 2:
+                continue
+            for cut, append in stems:
+                stem = word[:-cut] + append
+                if cut == len(suffix) + 1 and stem[-1:] != stem[-2:-1]:
+                    continue  # undoubling only for stopped, running
+                counts = self._stem(stem, depth)
+                if counts:
+                    extra = plus_td if stem[-1:] in "td" or stem.endswith(("te", "de")) else plus
+                    if suffix in ("s", "es") and re.search(r"(s|x|z|ch|sh|[cgsz]e)$", stem):
+                        extra = 1
+                    return tuple(sorted({c + extra for c in counts}))
+        for prefix, plus in PREFIXES.items():
+            if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+                counts = self._known(word[len(prefix) :])
+                if counts:
+                    return tuple(sorted({c + plus for c in counts}))
+        for cut in range(len(word) - MIN_PART, MIN_PART - 1, -1):
+            left, right = self._known(word[:cut]), self._known(word[cut:])
+            if left and right:
+                return tuple(sorted({a + b for a in left for b in right}))
+        return None
+
+    def _guess(self, word: str) -> tuple[int, tuple[int, ...]]:
+        counts = self._analyse(word)
+        if counts:
+            return counts[0], counts
+        return estimate_rules(word)
+
+
+@lru_cache(maxsize=1)
+def _default() -> Estimator:
+    from gemmaiku.prosody.lexicon import cmu_table
+
+    return Estimator(cmu_table())
+
+
+def estimate(word: str) -> tuple[int, ...]:
+    """Plausible syllable counts of an unknown lower-case alphabetic word, sorted."""
+    return _default().guess(word)[1]
+
+
+def estimate_primary(word: str) -> int:
+    """The single most likely count of an unknown lower-case alphabetic word."""
+    return _default().guess(word)[0]

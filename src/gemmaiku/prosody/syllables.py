@@ -1,0 +1,209 @@
+"""Syllable counts for words and lines: every plausible count, never a crash.
+
+A line is cut into tokens (:data:`TOKEN_RE`): words (with inner apostrophes and hyphens),
+numbers (with ``$``, ``%``, ``st``/``nd``/``rd``/``th``, ``s``) and a few spoken symbols
+(:data:`SYMBOLS`). Everything else (punctuation, emoji) is silent. Each token gets the sorted
+tuple of its plausible counts and the source they came from (:data:`SOURCES`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from gemmaiku.prosody import numbers
+from gemmaiku.prosody.estimate import estimate
+from gemmaiku.prosody.lexicon import cmu_counts
+
+# What produced a token's counts, for the per-word breakdown.
+SOURCES = ("cmudict", "estimate", "number", "spelled", "symbol", "contraction", "compound")
+
+# Characters folded before tokenizing: curly quotes and apostrophes, dashes used as hyphens.
+FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'",
+                      "\u2010": "-", "\u2011": "-"})  # fmt: skip
+# Letters NFKD does not split into a base letter and a mark.
+LIGATURES = str.maketrans({"æ": "ae", "œ": "oe", "ß": "ss", "ø": "o", "ł": "l", "đ": "d",
+                           "ð": "d", "þ": "th", "ı": "i", "Æ": "AE", "Œ": "OE", "Ø": "O"})  # fmt: skip
+DIAERESIS = "\u0308"  # naïve, Zoë, coöperate: the marked vowel starts a new syllable
+
+# Spoken symbols: (symbol, words).
+SYMBOLS: dict[str, str] = {"&": "and", "@": "at", "+": "plus", "=": "equals", "%": "percent"}
+# Letter names, for acronyms spelled out (F-B-I): every letter is one syllable but w.
+LETTER_SYLLABLES = {"w": 3}
+# Suffixes of contractions not in the dictionary: (suffix, syllables after a vowel / consonant).
+CONTRACTIONS: tuple[tuple[str, int, int], ...] = (
+    ("n't", 0, 1), ("'ll", 0, 1), ("'ve", 0, 1), ("'d", 0, 1), ("'re", 0, 0), ("'s", 0, 0),
+    ("'m", 0, 0),
+)  # fmt: skip
+SIBILANT_END = re.compile(r"(s|z|x|ch|sh|ce|ge|se|ze)$")
+
+LETTER = r"[^\W\d_]"
+WORD = rf"'?{LETTER}+(?:['.]{LETTER}+)*'?"  # o'clock, y'all, 'tis, goin', U.S
+TOKEN_RE = re.compile(
+    rf"(?P<number>[$£€¥]?\d[\d,]*(?:\.\d+)?(?:%|st|nd|rd|th|'?s)?(?!{LETTER}))"
+    rf"|(?P<word>{WORD}(?:-{WORD})*)"
+    rf"|(?P<symbol>[{re.escape(''.join(SYMBOLS))}])",
+    re.IGNORECASE,
+)
+MAX_TOKEN = 40  # longer letter runs are not words; counted as spelled chunks, cheaply
+
+
+@dataclass(frozen=True)
+class WordCount:
+    """One token of a line: as written, its plausible syllable counts, and where they came from."""
+
+    text: str
+    counts: tuple[int, ...]
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "counts": list(self.counts), "source": self.source}
+
+
+def add_sets(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """All sums of one count from ``a`` and one from ``b`` (the counts of two words in a row)."""
+    return tuple(sorted({x + y for x in a for y in b}))
+
+
+def _sum_words(words: list[str]) -> tuple[int, ...]:
+    total: tuple[int, ...] = (0,)
+    for word in words:
+        total = add_sets(total, _word(word)[0])
+    return total
+
+
+def fold(text: str) -> str:
+    """Curly quotes to straight ones, ligatures to letters (keeps accents; NFC)."""
+    return unicodedata.normalize("NFC", text).translate(FOLD).translate(LIGATURES)
+
+
+def _strip_accents(word: str) -> tuple[str, list[int]]:
+    """ASCII-ish letters of ``word`` and the positions where a diaeresis forces a new syllable."""
+    out: list[str] = []
+    breaks: list[int] = []
+    for ch in unicodedata.normalize("NFKD", word):
+        if unicodedata.combining(ch):
+            if ch == DIAERESIS and out:
+                breaks.append(len(out) - 1)
+            continue
+        out.append(ch)
+    return "".join(out), breaks
+
+
+def _spelled(letters: str) -> tuple[int, ...]:
+    return (sum(LETTER_SYLLABLES.get(c, 1) for c in letters.lower()),)
+
+
+def _is_pronounceable(word: str) -> bool:
+    from gemmaiku.prosody.estimate import pronounceable
+
+    return pronounceable(word)
+
+
+@lru_cache(maxsize=200_000)
+def _word(token: str) -> tuple[tuple[int, ...], str]:
+    """Counts and source for one word token (letters, inner apostrophes, hyphens)."""
+    if "-" in token.strip("-"):
+        whole = cmu_counts(token.lower())
+        if whole:
+            return whole, "cmudict"
+        parts = [p for p in token.split("-") if p]
+        return _sum_words(parts), "compound"
+    plain, breaks = _strip_accents(token)
+    lower = plain.lower()
+    found = cmu_counts(lower)
+    letters = re.sub(r"[^a-z]", "", lower)
+    caps = plain.replace(".", "").replace("'", "")
+    if caps.isupper() and len(caps) >= 2 and caps.isascii():
+        # NASA and FBI are in the dictionary; an unknown all-caps token is spelled out unless it
+        # reads as a word. Two letters (AI, US) may be either.
+        if "." in plain or (found is None and not _is_pronounceable(letters)):
+            return _spelled(letters), "spelled"
+        if len(caps) == 2:
+            return tuple(sorted(set(found or ()) | set(_spelled(letters)))), "spelled"
+    if found:
+        return found, "cmudict"
+    if "'" in lower.strip("'"):
+        return _contraction(lower)
+    if lower.strip("'") != lower:
+        inner = lower.strip("'")
+        return _word(inner) if inner else ((0,), "symbol")
+    if not letters:
+        return _foreign(plain), "estimate"
+    if "." in lower:  # e.g, i.e  -> spelled initials
+        return _spelled(letters), "spelled"
+    if breaks and not (len(breaks) == 1 and breaks[0] == len(lower) - 1 and False):
+        pieces, start = [], 0
+        for b in breaks:
+            if b > start:
+                pieces.append(lower[start:b])
+            start = b
+        pieces.append(lower[start:])
+        return _sum_words([p for p in pieces if p]), "estimate"
+    return estimate(letters), "estimate"
+
+
+def _contraction(lower: str) -> tuple[tuple[int, ...], str]:
+    for suffix, after_vowel, after_consonant in CONTRACTIONS:
+        if lower.endswith(suffix) and len(lower) > len(suffix):
+            stem = lower[: -len(suffix)]
+            if suffix == "n't" and stem in ("wo", "ca", "sha", "ai"):
+                stem = {"wo": "woe", "ca": "can", "sha": "shall", "ai": "ay"}[stem]
+                extra = 0
+            elif suffix == "'s" and SIBILANT_END.search(stem):
+                extra = 1
+            else:
+                extra = after_vowel if stem[-1] in "aeiouy" else after_consonant
+            base, _ = _word(stem)
+            return tuple(sorted({c + extra for c in base})), "contraction"
+    joined = lower.replace("'", "")
+    return (estimate(joined) if joined else (0,)), "contraction"
+
+
+def _foreign(word: str) -> tuple[int, ...]:
+    """Letters with no Latin spelling (e.g. kana, hanzi, Cyrillic): a rough count, never a crash."""
+    wide = sum(1 for ch in word if unicodedata.east_asian_width(ch) in "WF")
+    return (max(1, wide + (len(word) - wide + 2) // 3),)
+
+
+def tokens(line: str) -> list[tuple[str, str]]:
+    """``(kind, text)`` for each pronounced token of a line: kind is number, word or symbol."""
+    out = []
+    for match in TOKEN_RE.finditer(fold(line)):
+        kind = match.lastgroup or "word"
+        out.append((kind, match.group()))
+    return out
+
+
+def token_counts(kind: str, text: str) -> WordCount:
+    if kind == "symbol":
+        return WordCount(text, _sum_words(SYMBOLS[text].split()), "symbol")
+    if kind == "number":
+        spoken = numbers.readings(text)
+        if spoken is None:
+            digits = re.sub(r"\D", "", text)
+            spoken = [[numbers.ONES[int(d)] for d in digits]] if digits else [[]]
+        counts = tuple(sorted({c for words in spoken for c in _sum_words(words)}))
+        return WordCount(text, counts, "number")
+    if len(text) > MAX_TOKEN:
+        return WordCount(text, (max(1, len(text) // 3),), "estimate")
+    counts, source = _word(text)
+    return WordCount(text, counts, source)
+
+
+def word_syllables(word: str) -> tuple[int, ...]:
+    """Every plausible syllable count of a word or token, sorted: ``word_syllables("fire")``
+    is ``(1, 2)``. A string of several tokens ("1999", "don't", "F.B.I.") gives all sums;
+    punctuation and emoji give ``(0,)``."""
+    return line_syllables(word)[0]
+
+
+def line_syllables(line: str) -> tuple[tuple[int, ...], list[WordCount]]:
+    """All plausible syllable totals of a line, and the per-token breakdown."""
+    words = [token_counts(kind, text) for kind, text in tokens(line)]
+    total: tuple[int, ...] = (0,)
+    for w in words:
+        total = add_sets(total, w.counts)
+    return total, words
