@@ -21,7 +21,9 @@ COMMANDS: dict[str, str] = {
     "count": "gemmaiku.prosody.cli:count",
     "check": "gemmaiku.prosody.cli:check",
     "generate": "gemmaiku.runtime.cli:generate",
+    "serve": "gemmaiku.serve.cli:serve",
     "data": "gemmaiku.data.cli:data",
+    "base": "gemmaiku.base.cli:base",
 }
 
 

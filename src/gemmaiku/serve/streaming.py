@@ -1,0 +1,130 @@
+"""Bridge the engine's blocking chunk stream to asyncio, and shape chunks for each wire format."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from gemmaiku.runtime import Chunk, GenerationOptions
+from gemmaiku.serve.registry import Registry, RouteDecision, ServedModel
+
+_DONE = object()
+
+
+async def iterate_in_thread(chunks: Iterator[Chunk]) -> AsyncIterator[Chunk]:
+    """Pull each chunk in a worker thread; closing this (client gone) closes the generation too."""
+    try:
+        while True:
+            chunk = await run_in_threadpool(next, chunks, _DONE)
+            if chunk is _DONE:
+                return
+            yield chunk
+    finally:
+        await run_in_threadpool(chunks.close)
+
+
+async def started(turn: Turn) -> AsyncIterator[Chunk]:
+    """The turn's chunks with the first one already produced, so that a bad request (a prompt
+    longer than the context, say) fails as a 4xx before any response header is sent."""
+    chunks = iterate_in_thread(turn.stream())
+    try:
+        first = await chunks.__anext__()
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        await chunks.aclose()
+        raise
+
+    async def with_first() -> AsyncIterator[Chunk]:
+        try:
+            if first is not None:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+
+    return with_first()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+@dataclass
+class Turn:
+    """One request resolved to a served model: the conversation it sees and the options."""
+
+    requested: str
+    served: ServedModel
+    messages: list[dict[str, str]]
+    options: GenerationOptions
+    decision: RouteDecision | None
+    started: float
+
+    def stream(self) -> Iterator[Chunk]:
+        return self.served.engine.stream(self.messages, options=self.options)
+
+    def stats(self, last: Chunk) -> dict[str, Any]:
+        """Ollama's final-chunk fields (durations in nanoseconds)."""
+        stats = {
+            "done_reason": last.finish_reason,
+            "total_duration": to_ns(time.perf_counter() - self.started),
+            "load_duration": to_ns(last.load_s),
+            "prompt_eval_count": last.prompt_tokens,
+            "prompt_eval_duration": to_ns(last.prompt_eval_s),
+            "eval_count": last.generated_tokens,
+            "eval_duration": to_ns(last.eval_s),
+        }
+        if self.decision is not None:
+            stats["gemmaiku_route"] = self.decision.as_dict()
+        return stats
+
+    def headers(self) -> dict[str, str]:
+        if self.decision is None:
+            return {}
+        return {
+            "X-Gemmaiku-Route": self.decision.route,
+            "X-Gemmaiku-Route-Model": self.decision.target,
+            "X-Gemmaiku-Route-Confidence": f"{self.decision.confidence:.4f}",
+        }
+
+
+def conversation(served: ServedModel, messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The messages a model sees: a client system message replaces the Modelfile SYSTEM (as in
+    Ollama), MESSAGE history comes first, tool turns are dropped and same-role runs are merged."""
+    client_system = [m["content"] for m in messages if m["role"] == "system"]
+    system = "\n\n".join(client_system) if client_system else served.system
+    turns = [*served.messages, *(m for m in messages if m["role"] in ("user", "assistant"))]
+    merged: list[dict[str, str]] = []
+    for message in turns:
+        if merged and merged[-1]["role"] == message["role"]:
+            merged[-1] = {"role": message["role"], "content": merged[-1]["content"] + "\n\n" + message["content"]}
+        else:
+            merged.append({"role": message["role"], "content": message["content"]})
+    if merged and merged[0]["role"] == "assistant":
+        merged.insert(0, {"role": "user", "content": ""})
+    return ([{"role": "system", "content": system}] if system else []) + merged
+
+
+def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, str]],
+                 options: Mapping[str, Any] | None) -> Turn:
+    started = time.perf_counter()
+    model = registry.get(name)
+    decision = None
+    if not isinstance(model, ServedModel):
+        decision = model.choose(messages)
+        model = registry.get_served(decision.target)
+    return Turn(
+        requested=name, served=model, messages=conversation(model, messages),
+        options=model.engine.options.merged(dict(options or {})), decision=decision, started=started,
+    )
