@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "serve": "gemmaiku.serve.cli:serve",
     "data": "gemmaiku.data.cli:data",
     "base": "gemmaiku.base.cli:base",
+    "fuse": "gemmaiku.fuse.cli:fuse",
 }
 
 
