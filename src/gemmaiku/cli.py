@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "generate": "gemmaiku.runtime.cli:generate",
     "serve": "gemmaiku.serve.cli:serve",
     "data": "gemmaiku.data.cli:data",
+    "train": "gemmaiku.train.cli:train",
     "base": "gemmaiku.base.cli:base",
     "fuse": "gemmaiku.fuse.cli:fuse",
 }
