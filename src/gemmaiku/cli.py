@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "train": "gemmaiku.train.cli:train",
     "base": "gemmaiku.base.cli:base",
     "fuse": "gemmaiku.fuse.cli:fuse",
+    "modelfile": "gemmaiku.modelfile.cli:modelfile",
 }
 
 
