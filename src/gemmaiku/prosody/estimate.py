@@ -20,31 +20,33 @@ from functools import lru_cache
 
 from gemmaiku.prosody.rules import estimate_rules
 
-# (suffix, stems to try as (cut, append), syllables the suffix adds after a consonant-final
-# stem, after a t/d-final stem). Stems are tried in order; the first one in the lexicon wins.
+# (suffix, stems to try as (letters cut, letters appended), syllables the suffix adds, and
+# syllables it adds after a t/d sound). Longest suffix first; the first known stem wins.
 SUFFIXES: tuple[tuple[str, tuple[tuple[int, str], ...], int, int], ...] = (
+    ("ically", ((4, ""),), 1, 1),  # basically = basic + ly
     ("ings", ((4, ""), (4, "e"), (5, "")), 1, 1),
-    ("ing", ((3, ""), (3, "e"), (4, "")), 1, 1),
-    ("ied", ((3, "y"),), 0, 0),
-    ("ies", ((3, "y"),), 0, 0),
-    ("ed", ((2, ""), (1, ""), (3, "")), 0, 1),
-    ("es", ((2, ""),), 1, 1),
-    ("s", ((1, ""),), 0, 0),
-    ("ers", ((3, ""), (2, ""), (4, "")), 1, 1),
-    ("er", ((2, ""), (1, ""), (3, "")), 1, 1),
-    ("est", ((3, ""), (2, ""), (4, "")), 1, 1),
-    ("ily", ((3, "y"),), 1, 1),
-    ("ly", ((2, ""),), 1, 1),
     ("ness", ((4, ""), (5, "y")), 1, 1),
     ("less", ((4, ""),), 1, 1),
-    ("ful", ((3, ""),), 1, 1),
     ("ment", ((4, ""),), 1, 1),
     ("ship", ((4, ""),), 1, 1),
     ("hood", ((4, ""),), 1, 1),
     ("able", ((4, ""), (4, "e")), 2, 2),
+    ("ing", ((3, ""), (3, "e"), (4, "")), 1, 1),
+    ("ied", ((3, "y"),), 0, 0),
+    ("ies", ((3, "y"),), 0, 0),
+    ("ers", ((3, ""), (2, ""), (4, "")), 1, 1),
+    ("est", ((3, ""), (2, ""), (4, "")), 1, 1),
+    ("ily", ((3, "y"),), 1, 1),
+    ("ful", ((3, ""),), 1, 1),
     ("ism", ((3, ""),), 2, 2),
     ("ist", ((3, ""),), 1, 1),
+    ("ed", ((2, ""), (1, ""), (3, "")), 0, 1),
+    ("er", ((2, ""), (1, ""), (3, "")), 1, 1),
+    ("es", ((2, ""),), 1, 1),
+    ("ly", ((2, ""),), 1, 1),
+    ("s", ((1, ""),), 0, 0),
 )
+NOT_PLURAL = ("ss", "us", "is")  # glass, campus, thesis: a final s that is not a suffix
 PREFIXES: dict[str, int] = {
     "un": 1, "re": 1, "pre": 1, "dis": 1, "mis": 1, "non": 1, "over": 2, "under": 2, "out": 1,
     "sub": 1, "super": 2, "anti": 2, "inter": 2, "counter": 2, "micro": 2, "mega": 2, "cyber": 2,
@@ -68,57 +70,92 @@ def pronounceable(word: str) -> bool:
     return re.search(r"[^aeiouy]{4,}", w) is None and re.search(r"[^aeiouy]{3}$", w) is None
 
 
-class Estimator:
-    """Syllable estimates for unknown words, using ``lexicon`` (word -> counts) as known words."""
+Guess = tuple[int, tuple[int, ...]]  # (most likely count, every plausible count, sorted)
+SYLLABIC_LE = re.compile(r"[^aeiouy]le$")  # startle + ing: "startling" is 2 (or 3) syllables
+SUFFIX_AFTER_LE = ("ing", "ings", "er", "ers", "est")
 
-    def __init__(self, lexicon: Mapping[str, tuple[int, ...]]):
+
+def _shift(guess: Guess, extras: tuple[int, ...]) -> Guess:
+    primary, counts = guess
+    return primary + extras[0], tuple(sorted({c + e for c in counts for e in extras}))
+
+
+class Estimator:
+    """Syllable estimates for unknown words, using ``lexicon`` (word -> sorted counts) as the
+    known words; ``primary`` (word -> count of the first pronunciation) picks the best guess."""
+
+    def __init__(
+        self, lexicon: Mapping[str, tuple[int, ...]], primary: Mapping[str, int] | None = None
+    ):
         self.lexicon = lexicon
+        self.primary = primary or {}
         self.guess = lru_cache(maxsize=100_000)(self._guess)
 
-    def _known(self, word: str) -> tuple[int, ...] | None:
-        return self.lexicon.get(word) if len(word) >= MIN_PART else None
+    def _known(self, word: str) -> Guess | None:
+        counts = self.lexicon.get(word) if len(word) >= MIN_PART else None
+        return (self.primary.get(word, counts[0]), counts) if counts else None
 
-    def _stem(self, word: str, depth: int) -> tuple[int, ...] | None:
-        """Counts of ``word`` if it is known or can be analysed (not by spelling alone)."""
+    def _part(self, word: str) -> Guess | None:
+        """A known word usable as half of a compound: its spelling must agree with its
+        pronunciation, which rules out acronyms (``est``) and suffix-like words (``ion``)."""
+        known = self._known(word)
+        return known if known and estimate_rules(word)[0] in known[1] else None
+
+    def _stem(self, word: str, depth: int) -> Guess | None:
+        """``word`` if it is known or can be analysed (not by spelling alone)."""
         return self._known(word) or (self._analyse(word, depth + 1) if depth < 2 else None)
 
-    def _analyse(self, word: str, depth: int = 0) -> tuple[int, ...] | None:
+    def _suffixed(self, word: str, depth: int) -> Guess | None:
         for suffix, stems, plus, plus_td in SUFFIXES:
             if not word.endswith(suffix) or len(word) - len(suffix) < 2:
                 continue
+            if suffix == "s" and word.endswith(NOT_PLURAL):
+                continue
             for cut, append in stems:
                 stem = word[:-cut] + append
-                if cut == len(suffix) + 1 and stem[-1:] != stem[-2:-1]:
-                    continue  # undoubling only for stopped, running
-                counts = self._stem(stem, depth)
-                if counts:
-                    extra = plus_td if stem[-1:] in "td" or stem.endswith(("te", "de")) else plus
-                    if suffix in ("s", "es") and re.search(r"(s|x|z|ch|sh|[cgsz]e)$", stem):
-                        extra = 1
-                    return tuple(sorted({c + extra for c in counts}))
-        for prefix, plus in PREFIXES.items():
-            if word.startswith(prefix) and len(word) - len(prefix) >= 4:
-                counts = self._known(word[len(prefix) :])
-                if counts:
-                    return tuple(sorted({c + plus for c in counts}))
-        for cut in range(len(word) - MIN_PART, MIN_PART - 1, -1):
-            left, right = self._known(word[:cut]), self._known(word[cut:])
-            if left and right:
-                return tuple(sorted({a + b for a in left for b in right}))
+                if cut == len(suffix) + 1 and (
+                    word[-cut] != word[-cut - 1] or word[-cut] in "aeiouy"
+                ):
+                    continue  # undoubling only for stopped, running (not deer)
+                if cut == len(suffix) - 1 and not re.search(r"[^aeiouy]e$", stem):
+                    continue  # baked = bake + d, but not jeer = jee + r
+                found = self._stem(stem, depth)
+                if not found:
+                    continue
+                extra = plus_td if stem[-1:] in "td" or stem.endswith(("te", "de")) else plus
+                if suffix in ("s", "es"):  # -es is heard only after a hissing sound
+                    extra = int(bool(re.search(r"(s|x|z|ch|sh|[cgsz]e)$", stem)))
+                    if suffix == "es" and not extra:
+                        continue
+                if suffix in SUFFIX_AFTER_LE and SYLLABIC_LE.search(stem):
+                    return _shift(found, (0, 1))
+                return _shift(found, (extra,))
         return None
 
-    def _guess(self, word: str) -> tuple[int, tuple[int, ...]]:
-        counts = self._analyse(word)
-        if counts:
-            return counts[0], counts
-        return estimate_rules(word)
+    def _analyse(self, word: str, depth: int = 0) -> Guess | None:
+        found = self._suffixed(word, depth)
+        if found:
+            return found
+        for prefix, plus in PREFIXES.items():
+            if word.startswith(prefix) and len(word) - len(prefix) >= 4:
+                found = self._known(word[len(prefix) :])
+                if found:
+                    return _shift(found, (plus,))
+        for cut in range(len(word) - MIN_PART - 1, MIN_PART - 1, -1):
+            left, right = self._part(word[:cut]), self._part(word[cut:])
+            if left and right:
+                return left[0] + right[0], tuple(sorted({a + b for a in left[1] for b in right[1]}))
+        return None
+
+    def _guess(self, word: str) -> Guess:
+        return self._analyse(word) or estimate_rules(word)
 
 
 @lru_cache(maxsize=1)
 def _default() -> Estimator:
-    from gemmaiku.prosody.lexicon import cmu_table
+    from gemmaiku.prosody.lexicon import cmu_primary_table, cmu_table
 
-    return Estimator(cmu_table())
+    return Estimator(cmu_table(), cmu_primary_table())
 
 
 def estimate(word: str) -> tuple[int, ...]:

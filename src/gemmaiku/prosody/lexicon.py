@@ -35,3 +35,8 @@ def cmu_primary(word: str) -> int | None:
 def cmu_table() -> dict[str, tuple[int, ...]]:
     """The whole word -> counts table (read-only by convention)."""
     return _tables()[0]
+
+
+def cmu_primary_table() -> dict[str, int]:
+    """The whole word -> first-pronunciation count table (read-only by convention)."""
+    return _tables()[1]
