@@ -43,19 +43,43 @@ PEFT_BASE_REWRITING_INITS = ("pissa", "corda", "olora", "mica", "loftq", "lora_g
 # peft config fields whose non-default value changes what the adapter computes beyond
 # W + scale * B @ A. field -> (is it set?, why we refuse)
 PEFT_REFUSED_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "use_dora": (bool, "it is a DoRA adapter (use_dora: true); DoRA fusion is not supported, merge it with peft's merge_and_unload()"),
-    "bias": (lambda v: v not in (None, "none"), "it trains biases (bias: {value!r}); only bias: \"none\" adapters can be fused"),
-    "lora_bias": (bool, "it has a bias on lora_B (lora_bias: true), and Gemma's projections have no bias to add it to"),
+    "use_dora": (
+        bool,
+        "it is a DoRA adapter (use_dora: true); DoRA fusion is not supported, merge it with peft's merge_and_unload()",
+    ),
+    "bias": (
+        lambda v: v not in (None, "none"),
+        'it trains biases (bias: {value!r}); only bias: "none" adapters can be fused',
+    ),
+    "lora_bias": (
+        bool,
+        "it has a bias on lora_B (lora_bias: true), and Gemma's projections have no bias to add it to",
+    ),
     "modules_to_save": (bool, "it saves whole modules ({value}); only LoRA updates can be fused"),
-    "trainable_token_indices": (bool, "it trains token embeddings (trainable_token_indices); only LoRA updates on linear layers can be fused"),
-    "target_parameters": (bool, "it targets raw parameters (target_parameters); only LoRA on linear modules can be fused"),
-    "layer_replication": (bool, "it replicates layers (layer_replication), so its model is not this base"),
-    "alora_invocation_tokens": (bool, "it is an activated LoRA (alora_invocation_tokens), which only applies after its invocation tokens and cannot be merged"),
+    "trainable_token_indices": (
+        bool,
+        "it trains token embeddings (trainable_token_indices); only LoRA updates on linear layers can be fused",
+    ),
+    "target_parameters": (
+        bool,
+        "it targets raw parameters (target_parameters); only LoRA on linear modules can be fused",
+    ),
+    "layer_replication": (
+        bool,
+        "it replicates layers (layer_replication), so its model is not this base",
+    ),
+    "alora_invocation_tokens": (
+        bool,
+        "it is an activated LoRA (alora_invocation_tokens), which only applies after its invocation tokens and cannot be merged",
+    ),
     "use_qalora": (bool, "it is a QA-LoRA adapter (use_qalora); only plain LoRA can be fused"),
     "use_bdlora": (bool, "it is a block-diagonal LoRA (use_bdlora); only plain LoRA can be fused"),
     "arrow_config": (bool, "it is an Arrow adapter (arrow_config); only plain LoRA can be fused"),
     "velora_config": (bool, "it is a VeLoRA adapter (velora_config); only plain LoRA can be fused"),
-    "monteclora_config": (bool, "it is a MonteCLoRA adapter (monteclora_config); only plain LoRA can be fused"),
+    "monteclora_config": (
+        bool,
+        "it is a MonteCLoRA adapter (monteclora_config); only plain LoRA can be fused",
+    ),
     "kasa_config": (bool, "it is a KaSA adapter (kasa_config); only plain LoRA can be fused"),
     "init_lora_weights": (
         lambda v: isinstance(v, str) and v.lower().startswith(PEFT_BASE_REWRITING_INITS),
@@ -141,9 +165,13 @@ def _load_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GemmaikuError(f"no {path.name} in {path.parent} (give an adapter folder from peft or mlx_lm)") from None
+        raise GemmaikuError(
+            f"no {path.name} in {path.parent} (give an adapter folder from peft or mlx_lm)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GemmaikuError(f"cannot read {path}: {exc} (the adapter config must be valid JSON)") from None
+        raise GemmaikuError(
+            f"cannot read {path}: {exc} (the adapter config must be valid JSON)"
+        ) from None
     if not isinstance(data, dict):
         raise GemmaikuError(f"{path} is not a JSON object (the adapter config must be one)")
     return data
@@ -156,12 +184,18 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(path)
     except FileNotFoundError:
-        raise GemmaikuError(f"no {path.name} in {path.parent} (the adapter's weights are missing)") from None
+        raise GemmaikuError(
+            f"no {path.name} in {path.parent} (the adapter's weights are missing)"
+        ) from None
     except (OSError, SafetensorError) as exc:
-        raise GemmaikuError(f"cannot read {path}: {exc} (is it a complete safetensors file?)") from None
+        raise GemmaikuError(
+            f"cannot read {path}: {exc} (is it a complete safetensors file?)"
+        ) from None
 
 
-def _split_tensor_name(key: str, suffixes: dict[str, str], refused: dict[str, str], path: Path) -> tuple[str, str]:
+def _split_tensor_name(
+    key: str, suffixes: dict[str, str], refused: dict[str, str], path: Path
+) -> tuple[str, str]:
     for marker, why in refused.items():
         # ".x" markers name a tensor's ending; others may sit anywhere in the name.
         if key.endswith(marker) if marker.startswith(".") else marker in key:
@@ -169,20 +203,26 @@ def _split_tensor_name(key: str, suffixes: dict[str, str], refused: dict[str, st
     for suffix, part in suffixes.items():
         if key.endswith(suffix):
             return key[: -len(suffix)], part
-    raise GemmaikuError(f"cannot fuse {path}: unknown tensor {key} (expected names ending in {' or '.join(suffixes)})")
+    raise GemmaikuError(
+        f"cannot fuse {path}: unknown tensor {key} (expected names ending in {' or '.join(suffixes)})"
+    )
 
 
 def _pair_up(parts: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
     for module, pair in parts.items():
         if set(pair) != {"a", "b"}:
             missing = "B" if "a" in pair else "A"
-            raise GemmaikuError(f"cannot fuse {path}: {module} has no LoRA {missing} tensor (the adapter file is incomplete)")
+            raise GemmaikuError(
+                f"cannot fuse {path}: {module} has no LoRA {missing} tensor (the adapter file is incomplete)"
+            )
 
 
 def _check_module_kind(module: str, path: Path) -> None:
     leaf = module.rsplit(".", 1)[-1]
     if leaf in UNSUPPORTED_MODULES:
-        raise GemmaikuError(f"cannot fuse {path}: it adapts {UNSUPPORTED_MODULES[leaf]} ({module}); only the linear projections inside the blocks are supported")
+        raise GemmaikuError(
+            f"cannot fuse {path}: it adapts {UNSUPPORTED_MODULES[leaf]} ({module}); only the linear projections inside the blocks are supported"
+        )
 
 
 def _check_pair_shapes(module: str, a: torch.Tensor, b: torch.Tensor, path: Path) -> None:
@@ -265,17 +305,23 @@ def peft_rank(config: dict, module_key: str) -> int:
 
 def read_peft(path: Path, config: dict) -> Adapter:
     if config.get("peft_type") != "LORA":
-        raise GemmaikuError(f"cannot fuse {path}: it is a peft {config.get('peft_type')} adapter, and only LORA adapters can be fused")
+        raise GemmaikuError(
+            f"cannot fuse {path}: it is a peft {config.get('peft_type')} adapter, and only LORA adapters can be fused"
+        )
     task = config.get("task_type")
     if task not in (None, "CAUSAL_LM"):
-        raise GemmaikuError(f"cannot fuse {path}: it was made for task {task}, not CAUSAL_LM (a text-generation adapter is needed)")
+        raise GemmaikuError(
+            f"cannot fuse {path}: it was made for task {task}, not CAUSAL_LM (a text-generation adapter is needed)"
+        )
     for name, (is_set, why) in PEFT_REFUSED_FIELDS.items():
         value = config.get(name)
         if value is not None and is_set(value):
             raise GemmaikuError(f"cannot fuse {path}: {why.format(value=value)}")
     weights = path / "adapter_model.safetensors"
     if not weights.is_file() and (path / "adapter_model.bin").is_file():
-        raise GemmaikuError(f"cannot fuse {path}: it has adapter_model.bin only; re-save it with safe_serialization=True to get adapter_model.safetensors")
+        raise GemmaikuError(
+            f"cannot fuse {path}: it has adapter_model.bin only; re-save it with safe_serialization=True to get adapter_model.safetensors"
+        )
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in _load_tensors(weights).items():
         name, part = _split_tensor_name(key, PEFT_TENSOR_SUFFIXES, PEFT_REFUSED_TENSORS, path)
@@ -289,13 +335,19 @@ def read_peft(path: Path, config: dict) -> Adapter:
         a, b = pair["a"], pair["b"]
         _check_pair_shapes(module, a, b, path)
         if not peft_targets(config, module_key):
-            raise GemmaikuError(f"cannot fuse {path}: it has weights for {module_key}, which its config's target_modules do not target (peft would ignore them); the config and weights disagree")
+            raise GemmaikuError(
+                f"cannot fuse {path}: it has weights for {module_key}, which its config's target_modules do not target (peft would ignore them); the config and weights disagree"
+            )
         rank = peft_rank(config, module_key)
         if a.shape[0] != rank:
-            raise GemmaikuError(f"cannot fuse {path}: {module_key} has rank {a.shape[0]} but its config (r / rank_pattern) says {rank}, so its scale would be wrong")
+            raise GemmaikuError(
+                f"cannot fuse {path}: {module_key} has rank {a.shape[0]} but its config (r / rank_pattern) says {rank}, so its scale would be wrong"
+            )
         # fan_in_fan_out is ignored as peft ignores it for torch.nn.Linear, which all of Gemma's
         # projections are: peft resets it to False with a warning.
-        modules[module] = LoraModule(module, _f32(a).contiguous(), _f32(b).contiguous(), peft_scale(config, module_key, rank))
+        modules[module] = LoraModule(
+            module, _f32(a).contiguous(), _f32(b).contiguous(), peft_scale(config, module_key, rank)
+        )
     return Adapter(
         format="peft",
         path=path,
@@ -364,7 +416,9 @@ def read_mlx(path: Path, config: dict) -> Adapter:
         raise GemmaikuError(f"cannot fuse {path}: {why}")
     params = config.get("lora_parameters")
     if not isinstance(params, dict) or "scale" not in params or "rank" not in params:
-        raise GemmaikuError(f"cannot fuse {path}: its adapter_config.json has no lora_parameters with rank and scale (mlx_lm writes them; restore the config)")
+        raise GemmaikuError(
+            f"cannot fuse {path}: its adapter_config.json has no lora_parameters with rank and scale (mlx_lm writes them; restore the config)"
+        )
     keys = params.get("keys")
     parts: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in _load_tensors(path / "adapters.safetensors").items():
@@ -378,10 +432,14 @@ def read_mlx(path: Path, config: dict) -> Adapter:
         a, b = _f32(pair["a"]).T, _f32(pair["b"]).T  # (r, in), (out, r)
         _check_pair_shapes(module, a, b, path)
         if a.shape[0] != params["rank"]:
-            raise GemmaikuError(f"cannot fuse {path}: {name} has rank {a.shape[0]} but lora_parameters.rank is {params['rank']} (mlx_lm could not load it either)")
+            raise GemmaikuError(
+                f"cannot fuse {path}: {name} has rank {a.shape[0]} but lora_parameters.rank is {params['rank']} (mlx_lm could not load it either)"
+            )
         relative = _relative_module(module)
         if keys is not None and relative not in keys:
-            raise GemmaikuError(f"cannot fuse {path}: it has weights for {name}, but lora_parameters.keys does not list {relative}")
+            raise GemmaikuError(
+                f"cannot fuse {path}: it has weights for {name}, but lora_parameters.keys does not list {relative}"
+            )
         a, b = _trim_zero_rank(a, b)
         modules[module] = LoraModule(module, a.contiguous(), b.contiguous(), float(params["scale"]))
     return Adapter(
@@ -410,7 +468,9 @@ def write_mlx(adapter: Adapter, out: Path, total_layers: int | None) -> None:
     modules = sorted(adapter.modules.values(), key=lambda m: _module_order(m.module))
     outside = [m.module for m in modules if layer_index(m.module) is None]
     if outside:
-        raise GemmaikuError(f"cannot write {outside[0]} as an mlx_lm adapter: mlx_lm adapts modules inside the blocks only")
+        raise GemmaikuError(
+            f"cannot write {outside[0]} as an mlx_lm adapter: mlx_lm adapts modules inside the blocks only"
+        )
     rank = max(m.rank for m in modules)
     scales = {m.scale for m in modules}
     # mlx_lm has one rank and one scale: smaller ranks are padded with zeros (read_mlx trims them)
@@ -421,7 +481,9 @@ def write_mlx(adapter: Adapter, out: Path, total_layers: int | None) -> None:
     if first == 0:
         num_layers = -1
     elif total_layers is None:
-        raise GemmaikuError(f"the adapter starts at block {first}, and mlx_lm counts blocks from the end: give --base so the number of blocks is known")
+        raise GemmaikuError(
+            f"the adapter starts at block {first}, and mlx_lm counts blocks from the end: give --base so the number of blocks is known"
+        )
     else:
         num_layers = total_layers - first
     tensors = {}
@@ -464,9 +526,14 @@ class AdapterFormat:
 
 
 FORMATS: dict[str, AdapterFormat] = {
-    "peft": AdapterFormat("peft", "adapter_model.safetensors", lambda c: "peft_type" in c, read_peft),
+    "peft": AdapterFormat(
+        "peft", "adapter_model.safetensors", lambda c: "peft_type" in c, read_peft
+    ),
     "mlx": AdapterFormat(
-        "mlx", "adapters.safetensors", lambda c: "lora_parameters" in c or "fine_tune_type" in c, read_mlx
+        "mlx",
+        "adapters.safetensors",
+        lambda c: "lora_parameters" in c or "fine_tune_type" in c,
+        read_mlx,
     ),
 }
 
@@ -479,17 +546,25 @@ def detect_format(path: Path, config: dict) -> AdapterFormat:
         if fmt.describes(config):
             if fmt.name == "peft" and (path / "adapter_model.bin").is_file():
                 return fmt  # read_peft explains the .bin
-            raise GemmaikuError(f"{path} has a {fmt.name} adapter_config.json but no {fmt.weights} (copy the adapter's weights file beside it)")
+            raise GemmaikuError(
+                f"{path} has a {fmt.name} adapter_config.json but no {fmt.weights} (copy the adapter's weights file beside it)"
+            )
     if (path / "adapters.safetensors").is_file() or (path / "adapter_model.safetensors").is_file():
-        raise GemmaikuError(f"{path}/adapter_config.json is neither peft's (peft_type) nor mlx_lm's (fine_tune_type, lora_parameters); restore the config the trainer wrote")
-    raise GemmaikuError(f"{path} is not a LoRA adapter folder (expected adapter_config.json with adapter_model.safetensors from peft, or adapters.safetensors from mlx_lm)")
+        raise GemmaikuError(
+            f"{path}/adapter_config.json is neither peft's (peft_type) nor mlx_lm's (fine_tune_type, lora_parameters); restore the config the trainer wrote"
+        )
+    raise GemmaikuError(
+        f"{path} is not a LoRA adapter folder (expected adapter_config.json with adapter_model.safetensors from peft, or adapters.safetensors from mlx_lm)"
+    )
 
 
 def read_adapter(path: str | Path) -> Adapter:
     """Read a peft or mlx_lm LoRA adapter folder, refusing what cannot be fused exactly."""
     path = Path(path)
     if not path.is_dir():
-        raise GemmaikuError(f"no adapter folder at {path} (give the folder with adapter_config.json)")
+        raise GemmaikuError(
+            f"no adapter folder at {path} (give the folder with adapter_config.json)"
+        )
     config = _load_json(path / CONFIG_FILE)
     fmt = detect_format(path, config)
     adapter = fmt.read(path, config)

@@ -28,7 +28,14 @@ COPIED_FILES = (
     "processor_config.json",
 )
 # Text-model settings that must agree between a base and the model an adapter was trained on.
-ARCH_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim")
+ARCH_KEYS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+)
 
 
 @dataclass
@@ -67,11 +74,17 @@ def read_config(path: Path) -> dict:
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GemmaikuError(f"no config.json in {path} (give a Hugging Face model folder, e.g. from `gemmaiku base`)") from None
+        raise GemmaikuError(
+            f"no config.json in {path} (give a Hugging Face model folder, e.g. from `gemmaiku base`)"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GemmaikuError(f"cannot read {path / 'config.json'}: {exc} (restore the base model's config)") from None
+        raise GemmaikuError(
+            f"cannot read {path / 'config.json'}: {exc} (restore the base model's config)"
+        ) from None
     if not isinstance(config, dict):
-        raise GemmaikuError(f"{path / 'config.json'} is not a JSON object (restore the base model's config)")
+        raise GemmaikuError(
+            f"{path / 'config.json'} is not a JSON object (restore the base model's config)"
+        )
     return config
 
 
@@ -85,18 +98,24 @@ def read_base(path: str | Path) -> BaseFolder:
     config = read_config(path)
     model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise GemmaikuError(f"{path} holds a {model_type!r} model; fusing supports Gemma 3 ({', '.join(SUPPORTED_MODEL_TYPES)})")
+        raise GemmaikuError(
+            f"{path} holds a {model_type!r} model; fusing supports Gemma 3 ({', '.join(SUPPORTED_MODEL_TYPES)})"
+        )
     index = None
     if (path / WEIGHTS_INDEX).is_file():
         try:
             index = json.loads((path / WEIGHTS_INDEX).read_text(encoding="utf-8"))
             shards = sorted(set(index["weight_map"].values()))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise GemmaikuError(f"cannot read {path / WEIGHTS_INDEX}: {exc} (restore the base model's index)") from None
+            raise GemmaikuError(
+                f"cannot read {path / WEIGHTS_INDEX}: {exc} (restore the base model's index)"
+            ) from None
     elif (path / SINGLE_WEIGHTS).is_file():
         shards = [SINGLE_WEIGHTS]
     else:
-        raise GemmaikuError(f"no {SINGLE_WEIGHTS} in {path} (the base must be a safetensors Hugging Face folder, e.g. from `gemmaiku base`)")
+        raise GemmaikuError(
+            f"no {SINGLE_WEIGHTS} in {path} (the base must be a safetensors Hugging Face folder, e.g. from `gemmaiku base`)"
+        )
     shapes: dict[str, tuple[int, ...]] = {}
     for shard in shards:
         try:
@@ -104,11 +123,21 @@ def read_base(path: str | Path) -> BaseFolder:
                 for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
                     shapes[key] = tuple(handle.get_slice(key).get_shape())
         except FileNotFoundError:
-            raise GemmaikuError(f"{path} lists weights file {shard} but it is missing (restore the base model)") from None
+            raise GemmaikuError(
+                f"{path} lists weights file {shard} but it is missing (restore the base model)"
+            ) from None
         except (OSError, SafetensorError) as exc:
-            raise GemmaikuError(f"cannot read {path / shard}: {exc} (is it a complete safetensors file?)") from None
-    modules = {canonical_module(key.removesuffix(".weight")): key for key in shapes if key.endswith(".weight")}
-    tied = bool(text_config(config).get("tie_word_embeddings", config.get("tie_word_embeddings", True)))
+            raise GemmaikuError(
+                f"cannot read {path / shard}: {exc} (is it a complete safetensors file?)"
+            ) from None
+    modules = {
+        canonical_module(key.removesuffix(".weight")): key
+        for key in shapes
+        if key.endswith(".weight")
+    }
+    tied = bool(
+        text_config(config).get("tie_word_embeddings", config.get("tie_word_embeddings", True))
+    )
     return BaseFolder(path, config, shards, index, shapes, modules, tied)
 
 
@@ -116,8 +145,12 @@ def check_compatible_config(base: BaseFolder, other: dict, source: str) -> None:
     """Refuse when another model's config (the one an adapter names) is a different architecture."""
     other_type = other.get("model_type")
     if other_type not in SUPPORTED_MODEL_TYPES:
-        raise GemmaikuError(f"the adapter was trained on a {other_type!r} model ({source}), not Gemma 3 like {base.path}; use an adapter made for this base")
+        raise GemmaikuError(
+            f"the adapter was trained on a {other_type!r} model ({source}), not Gemma 3 like {base.path}; use an adapter made for this base"
+        )
     theirs, ours = text_config(other), base.text_config
     for key in ARCH_KEYS:
         if key in theirs and key in ours and theirs[key] != ours[key]:
-            raise GemmaikuError(f"the adapter was trained on a model with {key} {theirs[key]} ({source}), but {base.path} has {ours[key]}; use an adapter made for this base")
+            raise GemmaikuError(
+                f"the adapter was trained on a model with {key} {theirs[key]} ({source}), but {base.path} has {ours[key]}; use an adapter made for this base"
+            )

@@ -47,12 +47,16 @@ def convert_adapter(
         total_layers = base.num_layers
     out = Path(dst)
     if out.resolve() == adapter.path.resolve():
-        raise GemmaikuError(f"the output {out} would overwrite the input adapter; choose another --out")
+        raise GemmaikuError(
+            f"the output {out} would overwrite the input adapter; choose another --out"
+        )
     if out.exists() and not force:
         raise GemmaikuError(f"{out} already exists (remove it or pass --force)")
     try:
         with atomic_dir(out) as tmp:
             WRITERS[to](adapter, tmp, total_layers)
     except OSError as exc:
-        raise GemmaikuError(f"cannot write the adapter to {out}: {exc.strerror or exc} (choose a writable --out)") from None
+        raise GemmaikuError(
+            f"cannot write the adapter to {out}: {exc.strerror or exc} (choose a writable --out)"
+        ) from None
     return out

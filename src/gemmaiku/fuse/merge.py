@@ -49,7 +49,9 @@ FOREIGN_BASES = {
 def check_architecture(adapter: Adapter, base: BaseFolder) -> None:
     """Refuse an adapter whose recorded base is evidently another architecture."""
     if adapter.model_type and adapter.model_type not in SUPPORTED_MODEL_TYPES:
-        raise GemmaikuError(f"{adapter.path} was trained on a {adapter.model_type!r} model, not Gemma 3 like {base.path}; use an adapter made for this base")
+        raise GemmaikuError(
+            f"{adapter.path} was trained on a {adapter.model_type!r} model, not Gemma 3 like {base.path}; use an adapter made for this base"
+        )
     name = adapter.base_model
     if not name:
         return
@@ -59,7 +61,9 @@ def check_architecture(adapter: Adapter, base: BaseFolder) -> None:
         return
     for family, pattern in FOREIGN_BASES.items():
         if re.search(pattern, name.lower()):
-            raise GemmaikuError(f"{adapter.path} was trained on {name} ({family}), not Gemma 3 like {base.path}; use an adapter made for this base")
+            raise GemmaikuError(
+                f"{adapter.path} was trained on {name} ({family}), not Gemma 3 like {base.path}; use an adapter made for this base"
+            )
 
 
 def check_fits(adapter: Adapter, base: BaseFolder) -> None:
@@ -71,24 +75,40 @@ def check_fits(adapter: Adapter, base: BaseFolder) -> None:
         key = base.modules.get(module)
         layer = layer_index(module)
         if key is None:
-            where = f"block {layer}, but the base has {base.num_layers} blocks" if layer is not None and layer >= base.num_layers else "no such weight in the base"
+            where = (
+                f"block {layer}, but the base has {base.num_layers} blocks"
+                if layer is not None and layer >= base.num_layers
+                else "no such weight in the base"
+            )
             problems.append(f"{module} ({where})")
             continue
         out_features, in_features = base.shapes[key][0], base.shapes[key][-1]
-        if len(base.shapes[key]) != 2 or lora.a.shape[1] != in_features or lora.b.shape[0] != out_features:
-            problems.append(f"{module} (adapter update {lora.b.shape[0]}x{lora.a.shape[1]}, base weight {'x'.join(map(str, base.shapes[key]))})")
+        if (
+            len(base.shapes[key]) != 2
+            or lora.a.shape[1] != in_features
+            or lora.b.shape[0] != out_features
+        ):
+            problems.append(
+                f"{module} (adapter update {lora.b.shape[0]}x{lora.a.shape[1]}, base weight {'x'.join(map(str, base.shapes[key]))})"
+            )
         elif layer is not None and layer < first:
-            problems.append(f"{module} (num_layers {adapter.num_layers} adapts blocks {first}-{base.num_layers - 1} only)")
+            problems.append(
+                f"{module} (num_layers {adapter.num_layers} adapts blocks {first}-{base.num_layers - 1} only)"
+            )
     if problems:
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-        raise GemmaikuError(f"the adapter {adapter.path} does not fit the base {base.path}: {problems[0]}{more}; use the base the adapter was trained on")
+        raise GemmaikuError(
+            f"the adapter {adapter.path} does not fit the base {base.path}: {problems[0]}{more}; use the base the adapter was trained on"
+        )
 
 
 def _check_out_dir(out: Path, base: BaseFolder, adapter: Adapter, force: bool) -> None:
     resolved = out.resolve()
     for source in (base.path, adapter.path):
         if resolved == source.resolve() or source.resolve() in resolved.parents:
-            raise GemmaikuError(f"the output {out} would overwrite the input {source}; choose another --out")
+            raise GemmaikuError(
+                f"the output {out} would overwrite the input {source}; choose another --out"
+            )
     if out.exists() and not force:
         raise GemmaikuError(f"{out} already exists (remove it or pass --force)")
     if out.exists() and not out.is_dir():
@@ -135,7 +155,10 @@ def fuse_adapter(
     cast = getattr(torch, dtype) if dtype else None
     total = sum(1 for key in base.shapes if key not in skipped)
     try:
-        with atomic_dir(out) as tmp, _progress(progress, total, f"fusing {len(by_key)} modules") as advance:
+        with (
+            atomic_dir(out) as tmp,
+            _progress(progress, total, f"fusing {len(by_key)} modules") as advance,
+        ):
             weight_map, total_size = {}, 0
             for shard in base.shards:
                 tensors = {}
@@ -163,7 +186,9 @@ def fuse_adapter(
                     shutil.copy2(base.path / name, tmp / name)
             _write_config(base, tmp, dtype)
     except OSError as exc:
-        raise GemmaikuError(f"cannot write the fused model to {out}: {exc.strerror or exc} (free some space or choose a writable --out)") from None
+        raise GemmaikuError(
+            f"cannot write the fused model to {out}: {exc.strerror or exc} (free some space or choose a writable --out)"
+        ) from None
     return out
 
 
@@ -184,7 +209,13 @@ class _progress:
         if not self.enabled:
             return lambda: None
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bar = Progress(
             TextColumn("{task.description}"),
