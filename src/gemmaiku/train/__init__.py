@@ -1,0 +1,1 @@
+"""LoRA SFT of Gemma 3 with peft (`gemmaiku train`): assistant-only loss, logits only where needed."""

@@ -1,0 +1,57 @@
+"""Training settings: one dataclass, written beside the adapter as training_args.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# Gemma 3's seven linear projections per block: attention then MLP.
+ALL_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run's result (paths, LoRA shape, optimisation, data, cadence)."""
+
+    data: str
+    base: str
+    out: str
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ALL_PROJECTIONS
+    lr: float = 2e-4
+    schedule: str = "cosine"
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    epochs: float = 2.0
+    max_steps: int | None = None  # overrides epochs when set
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 256
+    seed: int = 0
+    eval_interval: int = 50
+    save_interval: int = 50
+    log_interval: int = 1
+    val_batches: int | None = None  # None: the whole valid split
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["target_modules"] = list(self.target_modules)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["target_modules"] = tuple(values.get("target_modules", ALL_PROJECTIONS))
+        return cls(**values)
+
+    # Settings that must match for --resume to continue the same run.
+    RESUME_KEYS = (
+        "rank", "alpha", "dropout", "target_modules", "lr", "schedule", "warmup_steps",
+        "weight_decay", "epochs", "max_steps", "batch_size", "grad_accum", "max_length", "seed",
+    )  # fmt: skip
