@@ -43,7 +43,7 @@ def test_chat_streams_ndjson_with_final_metrics(client):
     lines = ndjson_lines(response)
     assert all(line["done"] is False for line in lines[:-1]) and lines[-1]["done"] is True
     assert "".join(line["message"]["content"] for line in lines) == FAKE_REPLY
-    assert FINAL_KEYS <= lines[-1].keys() and lines[-1]["done_reason"] == "stop"
+    assert lines[-1].keys() >= FINAL_KEYS and lines[-1]["done_reason"] == "stop"
     assert lines[-1]["eval_count"] == len(FAKE_REPLY.split(" "))
 
 
@@ -51,7 +51,7 @@ def test_chat_without_stream_returns_one_object(client):
     body = client.post("/api/chat", json={"model": "haiku:latest", "stream": False,
                                           "messages": [{"role": "user", "content": "hi"}]}).json()
     assert body["message"] == {"role": "assistant", "content": FAKE_REPLY}
-    assert body["done"] is True and FINAL_KEYS <= body.keys()
+    assert body["done"] is True and body.keys() >= FINAL_KEYS
 
 
 def test_modelfile_system_is_used_unless_the_client_sends_one(client, fake_registry):
