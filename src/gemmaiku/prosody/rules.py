@@ -1,8 +1,8 @@
 """Spelling-only syllable estimate for a single lower-case word: tables, not if-chains.
 
 The estimate starts from the number of vowel-letter groups (``y`` is a vowel except before a
-vowel at the start of a word or between vowels), after removing letters that are usually silent
-(:data:`SILENT`), then applies :data:`ADJUST`: each row is a pattern, how many syllables a match
+vowel at the start of a word or between vowels), after :data:`ENDINGS` and :data:`SILENT_E`
+remove letters that are usually silent (*make*, *walked*, *lovely*), then applies :data:`ADJUST`: each row is a pattern, how many syllables a match
 adds (hiatus like ``ia`` in *media*) or removes (``tion``), and whether the row is a sure thing
 or only likely (then the estimate also offers the count without it).
 
@@ -15,12 +15,8 @@ from __future__ import annotations
 import re
 from itertools import product
 
-# Rewrites applied first, in order: (pattern, replacement). They remove silent letters so the
-# vowel-group count starts closer to the truth. ``_`` stands for a removed silent vowel.
-SILENT: tuple[tuple[str, str], ...] = (
-    (r"(?<=[aeiouy][^aeiouy])e(?=(ly|ment|ful|less|ness|some|like)$)", ""),  # lovely, basement
-    (r"(?<=[aeiouy])(?<![aeiouy][^aeiouy]l)([^aeiouyltd]|[^aeiouy]h)ed$", r"\1d"),  # placeholder
-)
+# Silent e before a consonant-initial suffix: lovely, basement, careful (magic e, VCe).
+SILENT_E = re.compile(r"(?<=[aeiouy][^aeiouy])e(?=(ly|ment|ful|less|ness|some|like)$)")
 
 VOWELS = "aeiouy"
 
@@ -34,7 +30,7 @@ def _vowel_mask(word: str) -> list[bool]:
         after = word[i + 1] if i + 1 < len(word) else ""
         if after in "aeiou" and after and (i == 0 or before in "aeiouy"):
             mask[i] = False
-    # u after q (and after g before a vowel) glides: quiet, guard.
+    # u after q glides: quiet, queen.
     for i, c in enumerate(word):
         if c == "u" and i and word[i - 1] == "q":
             mask[i] = False
@@ -89,8 +85,7 @@ def estimate_rules(word: str) -> tuple[int, tuple[int, ...]]:
         if n:
             w = new
             break
-    for pattern, repl in SILENT[:1]:
-        w = re.sub(pattern, repl, w)
+    w = SILENT_E.sub("", w)
     base = max(1, vowel_groups(w))
     sure = 0
     maybe: list[int] = []

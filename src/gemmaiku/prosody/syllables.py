@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from gemmaiku.prosody import numbers
-from gemmaiku.prosody.estimate import estimate
+from gemmaiku.prosody.estimate import estimate, pronounceable
 from gemmaiku.prosody.lexicon import cmu_counts
 
 # What produced a token's counts, for the per-word breakdown.
 SOURCES = ("cmudict", "estimate", "number", "spelled", "symbol", "contraction", "compound")
 
 # Characters folded before tokenizing: curly quotes and apostrophes, dashes used as hyphens.
-FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "`": "'",
+FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'",
                       "\u2010": "-", "\u2011": "-"})  # fmt: skip
 # Letters NFKD does not split into a base letter and a mark.
 LIGATURES = str.maketrans({"æ": "ae", "œ": "oe", "ß": "ss", "ø": "o", "ł": "l", "đ": "d",
@@ -39,10 +39,11 @@ CONTRACTIONS: tuple[tuple[str, int, int], ...] = (
 )  # fmt: skip
 SIBILANT_END = re.compile(r"(s|z|x|ch|sh|ce|ge|se|ze)$")
 
+INITIALS = re.compile(r"([a-z]\.)+[a-z]?")
 LETTER = r"[^\W\d_]"
 WORD = rf"'?{LETTER}+(?:['.]{LETTER}+)*'?"  # o'clock, y'all, 'tis, goin', U.S
 TOKEN_RE = re.compile(
-    rf"(?P<number>[$£€¥]?\d[\d,]*(?:\.\d+)?(?:%|st|nd|rd|th|'?s)?(?!{LETTER}))"
+    r"(?P<number>[$£€¥]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:%|st\b|nd\b|rd\b|th\b|'?s\b)?)"
     rf"|(?P<word>{WORD}(?:-{WORD})*)"
     rf"|(?P<symbol>[{re.escape(''.join(SYMBOLS))}])",
     re.IGNORECASE,
@@ -96,12 +97,6 @@ def _spelled(letters: str) -> tuple[int, ...]:
     return (sum(LETTER_SYLLABLES.get(c, 1) for c in letters.lower()),)
 
 
-def _is_pronounceable(word: str) -> bool:
-    from gemmaiku.prosody.estimate import pronounceable
-
-    return pronounceable(word)
-
-
 @lru_cache(maxsize=200_000)
 def _word(token: str) -> tuple[tuple[int, ...], str]:
     """Counts and source for one word token (letters, inner apostrophes, hyphens)."""
@@ -119,7 +114,7 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
     if caps.isupper() and len(caps) >= 2 and caps.isascii():
         # NASA and FBI are in the dictionary; an unknown all-caps token is spelled out unless it
         # reads as a word. Two letters (AI, US) may be either.
-        if "." in plain or (found is None and not _is_pronounceable(letters)):
+        if "." in plain or (found is None and not pronounceable(letters)):
             return _spelled(letters), "spelled"
         if len(caps) == 2:
             return tuple(sorted(set(found or ()) | set(_spelled(letters)))), "spelled"
@@ -132,16 +127,13 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
         return _word(inner) if inner else ((0,), "symbol")
     if not letters:
         return _foreign(plain), "estimate"
-    if "." in lower:  # e.g, i.e  -> spelled initials
-        return _spelled(letters), "spelled"
-    if breaks and not (len(breaks) == 1 and breaks[0] == len(lower) - 1 and False):
-        pieces, start = [], 0
-        for b in breaks:
-            if b > start:
-                pieces.append(lower[start:b])
-            start = b
-        pieces.append(lower[start:])
-        return _sum_words([p for p in pieces if p]), "estimate"
+    if "." in lower:  # e.g -> spelled initials; end.start -> two words
+        if INITIALS.fullmatch(lower):
+            return _spelled(letters), "spelled"
+        return _sum_words([p for p in lower.split(".") if p]), "estimate"
+    if breaks:  # naïve -> na + ive: the marked vowel starts a syllable
+        cuts = [0, *sorted(set(breaks)), len(lower)]
+        return _sum_words([lower[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]), "estimate"
     return estimate(letters), "estimate"
 
 
@@ -154,6 +146,8 @@ def _contraction(lower: str) -> tuple[tuple[int, ...], str]:
                 extra = 0
             elif suffix == "'s" and SIBILANT_END.search(stem):
                 extra = 1
+            elif suffix == "'d":  # it'd, that'd: heard after t/d; lov'd, doomscroll'd: silent
+                extra = int(stem[-1] in "td")
             else:
                 extra = after_vowel if stem[-1] in "aeiouy" else after_consonant
             base, _ = _word(stem)
