@@ -93,6 +93,7 @@ def build_corpus(
     """
     sources, out = Path(sources), Path(out)
     conversations, problems, source_info = read_sources(sources)
+    unreadable = len({p.where for p in problems})
     problems += turn_problems(conversations, check_haiku or prosody_checker())
     problems += duplicate_problems(_drop_bad(conversations, problems))
     if problems and not skip_invalid:
@@ -127,9 +128,9 @@ def build_corpus(
             for name, convs in by_split.items()
         },
         "sources": source_info,
-        "dropped": len(conversations) - len(kept),
+        "dropped": unreadable + len(conversations) - len(kept),
     }
     write_text_atomic(
         out / "MANIFEST.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     )
-    return BuildResult(manifest, problems, len(conversations) - len(kept))
+    return BuildResult(manifest, problems, manifest["dropped"])

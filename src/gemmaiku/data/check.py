@@ -51,10 +51,8 @@ def prosody_checker() -> HaikuChecker:
         ) from None
 
     def check(text: str) -> str | None:
-        result = check_haiku(text, strict=True)
-        if result.ok:
-            return None
-        return str(getattr(result, "reason", None) or result)
+        verdict = check_haiku(text, strict=True)
+        return None if verdict.ok else "; ".join(f.message for f in verdict.failures)
 
     return check
 

@@ -222,6 +222,14 @@ def read_jsonl(
     """Read and structurally validate one JSONL file (prosody is checked separately)."""
     result = ReadResult()
     label = label or str(path)
+    with open(path, "rb") as handle:
+        if b"\x00" in handle.read(8192):
+            result.problems.append(
+                Problem(
+                    "encoding", f"{label}:1", "binary file (NUL bytes); expected UTF-8 JSON lines"
+                )
+            )
+            return result
     for number, text, error in iter_lines(path):
         where = f"{label}:{number}"
         if error is not None:
