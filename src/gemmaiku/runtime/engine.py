@@ -34,6 +34,7 @@ class Chunk:
     load_s: float = 0.0
     prompt_eval_s: float = 0.0
     eval_s: float = 0.0
+    extra: Mapping[str, Any] | None = None  # e.g. guarded generation's attempts, on the last chunk
 
     @property
     def done(self) -> bool:

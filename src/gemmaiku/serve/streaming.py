@@ -87,6 +87,8 @@ class Turn:
         }
         if self.decision is not None:
             stats["gemmaiku_route"] = self.decision.as_dict()
+        if last.extra and "guard" in last.extra:
+            stats["gemmaiku_guard"] = dict(last.extra["guard"])
         return stats
 
     def headers(self) -> dict[str, str]:

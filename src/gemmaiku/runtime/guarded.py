@@ -1,0 +1,82 @@
+"""Guarded generation: sample up to N candidates, return the first valid 5-7-5 haiku (or the
+closest one), so the form holds even where the model slips.
+
+A :class:`GuardedEngine` has the Engine interface (``stream``, ``generate``, ``options``,
+``load``...), so the server, the router and evaluation use it wherever they use an engine. The
+final chunk reports ``extra = {"guard": {"attempts": k, "valid": bool, "distance": d}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gemmaiku.runtime.engine import Chunk, Engine, Result
+from gemmaiku.runtime.options import GenerationOptions
+from gemmaiku.runtime.prompt import Messages
+
+RETRY_MIN_TEMPERATURE = 0.7  # greedy retries would repeat the same reply
+
+
+@dataclass
+class Candidate:
+    result: Result
+    valid: bool
+    distance: int
+    attempt: int
+
+
+class GuardedEngine:
+    def __init__(self, engine: Engine, attempts: int = 4) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.engine = engine
+        self.attempts = attempts
+
+    def __getattr__(self, name: str) -> Any:  # options, load, loaded, unload, metadata, render...
+        return getattr(self.engine, name)
+
+    def candidates(self, messages: Messages | None, prompt: str | None,
+                   options: GenerationOptions) -> Iterator[Candidate]:
+        from gemmaiku.prosody import check_haiku
+
+        for attempt in range(1, self.attempts + 1):
+            attempt_options = options if attempt == 1 else retry_options(options, attempt)
+            result = self.engine.generate(messages, prompt=prompt, options=attempt_options)
+            verdict = check_haiku(result.text)
+            yield Candidate(result, verdict.ok, verdict.distance, attempt)
+
+    def choose(self, messages: Messages | None = None, *, prompt: str | None = None,
+               options: GenerationOptions | None = None) -> tuple[Candidate, int]:
+        """The first valid candidate, else the closest; and how many were generated."""
+        best: Candidate | None = None
+        tried = 0
+        for candidate in self.candidates(messages, prompt, options or self.engine.options):
+            tried += 1
+            if best is None or candidate.distance < best.distance:
+                best = candidate
+            if candidate.valid:
+                break
+        assert best is not None
+        return best, tried
+
+    def stream(self, messages: Messages | None = None, *, prompt: str | None = None,
+               options: GenerationOptions | None = None) -> Iterator[Chunk]:
+        best, tried = self.choose(messages, prompt=prompt, options=options)
+        r = best.result
+        if r.text:
+            yield Chunk(r.text, r.prompt_tokens, r.generated_tokens)
+        yield Chunk("", r.prompt_tokens, r.generated_tokens, r.finish_reason, r.load_s, r.prompt_eval_s, r.eval_s,
+                    extra={"guard": {"attempts": tried, "valid": best.valid, "distance": best.distance}})
+
+    def generate(self, messages: Messages | None = None, *, prompt: str | None = None,
+                 options: GenerationOptions | None = None) -> Result:
+        return self.choose(messages, prompt=prompt, options=options)[0].result
+
+
+def retry_options(options: GenerationOptions, attempt: int) -> GenerationOptions:
+    seed = None if options.seed is None or options.seed < 0 else options.seed + attempt - 1
+    return options.model_copy(update={
+        "seed": seed, "temperature": max(options.temperature, RETRY_MIN_TEMPERATURE),
+    })
