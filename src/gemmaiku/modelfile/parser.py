@@ -86,7 +86,7 @@ class Modelfile:
         path = Path(os.path.expanduser(value))
         if not path.is_absolute():
             path = (self.base_dir or Path.cwd()) / path
-        return path
+        return Path(os.path.abspath(path))  # cleaned, symlinks kept, like Go's filepath.Abs
 
     def from_path(self) -> Path | None:
         """The local file or folder FROM names, or None when FROM is a model name."""
@@ -180,7 +180,7 @@ def quote(value: str, *, style: str = "bare") -> str:
 
 
 def _quotable(value: str, mark: str) -> bool:
-    if mark == '"' and value.startswith('""'):
+    if mark == '"' and (mark + value + mark).startswith('"""'):
         return False  # it would read as a triple quote
     # At every line end inside the value, the text so far must not already close the quote.
     for match in re.finditer(r"[\r\n]", value):
