@@ -22,9 +22,12 @@ COMMANDS: dict[str, str] = {
     "check": "gemmaiku.prosody.cli:check",
     "generate": "gemmaiku.runtime.cli:generate",
     "serve": "gemmaiku.serve.cli:serve",
+    "route": "gemmaiku.router.cli:route",
     "data": "gemmaiku.data.cli:data",
     "train": "gemmaiku.train.cli:train",
     "base": "gemmaiku.base.cli:base",
+    "export": "gemmaiku.export.cli:export",
+    "inspect": "gemmaiku.export.cli:inspect",
     "fuse": "gemmaiku.fuse.cli:fuse",
     "modelfile": "gemmaiku.modelfile.cli:modelfile",
 }

@@ -1,0 +1,76 @@
+"""Export a Gemma 3 Hugging Face folder to GGUF for llama.cpp and Ollama.
+
+``export_gguf(model_dir, output, outtype)`` writes f32/f16/bf16/q8_0 with gguf-py (the same keys,
+tokenizer and tensors as llama.cpp's converter), and q4_k_m/q5_k_m/q6_k by quantizing a temporary
+F16 file with llama.cpp. ``inspect_gguf(path)`` summarises any GGUF.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gemmaiku.atomic import atomic_file
+from gemmaiku.export.inspect import inspect_gguf
+from gemmaiku.export.quantize import K_QUANTS, quantize_gguf
+from gemmaiku.export.writer import FLOAT_OUTTYPES, plan_export, write_gguf
+
+OUTTYPES: tuple[str, ...] = (*FLOAT_OUTTYPES, *K_QUANTS)
+
+__all__ = ["OUTTYPES", "export_gguf", "inspect_gguf", "quantize_gguf"]
+
+
+def export_gguf(
+    model_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    outtype: str = "f16",
+    *,
+    name: str | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> Path:
+    """Write ``model_dir`` (a Gemma 3 HF folder) as a GGUF at ``output``; returns the path."""
+    from gemmaiku.errors import GemmaikuError
+
+    outtype = outtype.lower()
+    if outtype not in OUTTYPES:
+        raise GemmaikuError(f"unknown --outtype {outtype!r} (choose {', '.join(OUTTYPES)})")
+    output = Path(output)
+    float_type = outtype if outtype in FLOAT_OUTTYPES else "f16"
+    plan = plan_export(model_dir, float_type, name=name)
+    with _progress_bar(progress, f"writing {output.name}") as report:
+        if outtype in FLOAT_OUTTYPES:
+            with atomic_file(output) as tmp:
+                write_gguf(plan, tmp, report)
+            return output
+        f16 = output.with_name(f".{output.name}.f16")
+        with atomic_file(f16) as tmp:
+            write_gguf(plan, tmp, report)
+        try:
+            quantize_gguf(f16, output, outtype, threads=threads)
+        finally:
+            f16.unlink(missing_ok=True)
+    return output
+
+
+class _progress_bar:
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label = enabled, label
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.label, total=None)
+        return lambda done, total: self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc_info)
