@@ -39,6 +39,7 @@ CONTRACTIONS: tuple[tuple[str, int, int], ...] = (
 )  # fmt: skip
 SIBILANT_END = re.compile(r"(s|z|x|ch|sh|ce|ge|se|ze)$")
 
+ACRONYM_PLURAL = re.compile(r"([A-Z]{2,})'?s")
 INITIALS = re.compile(r"([a-z]\.)+[a-z]?")
 LETTER = r"[^\W\d_]"
 WORD = rf"'?{LETTER}+(?:['.]{LETTER}+)*'?"  # o'clock, y'all, 'tis, goin', U.S
@@ -77,6 +78,8 @@ def _sum_words(words: list[str]) -> tuple[int, ...]:
 
 def fold(text: str) -> str:
     """Curly quotes to straight ones, ligatures to letters (keeps accents; NFC)."""
+    if text.isascii():
+        return text
     return unicodedata.normalize("NFC", text).translate(FOLD).translate(LIGATURES)
 
 
@@ -110,6 +113,9 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
     lower = plain.lower()
     found = cmu_counts(lower)
     letters = re.sub(r"[^a-z]", "", lower)
+    plural = ACRONYM_PLURAL.fullmatch(plain)
+    if plural and found is None:  # GPUs, CEO's: the letters, then an unstressed s
+        return _word(plural.group(1))
     caps = plain.replace(".", "").replace("'", "")
     if caps.isupper() and len(caps) >= 2 and caps.isascii():
         # NASA and FBI are in the dictionary; an unknown all-caps token is spelled out unless it
@@ -171,6 +177,7 @@ def tokens(line: str) -> list[tuple[str, str]]:
     return out
 
 
+@lru_cache(maxsize=200_000)
 def token_counts(kind: str, text: str) -> WordCount:
     if kind == "symbol":
         return WordCount(text, _sum_words(SYMBOLS[text].split()), "symbol")
@@ -201,3 +208,12 @@ def line_syllables(line: str) -> tuple[tuple[int, ...], list[WordCount]]:
     for w in words:
         total = add_sets(total, w.counts)
     return total, words
+
+
+def clear_caches() -> None:
+    """Forget every cached count (for benchmarks that measure cold lookups)."""
+    from gemmaiku.prosody.estimate import _default
+
+    _word.cache_clear()
+    token_counts.cache_clear()
+    _default().guess.cache_clear()
