@@ -119,3 +119,10 @@ def test_repeated_instructions_warn():
     assert {"repeated-from", "repeated-system", "repeated-adapter"} <= set(
         codes(lint_modelfile(mf))
     )
+
+
+def test_wrong_type_in_a_python_built_modelfile_is_a_finding():
+    from gemmaiku.modelfile import Modelfile
+
+    mf = Modelfile(from_="a:b", parameters={"temperature": "hot", "top_k": 1.5, "stop": "x"})
+    assert codes(lint_modelfile(mf), "warning") == ["parameter-type"] * 3

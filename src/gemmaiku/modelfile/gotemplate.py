@@ -442,12 +442,8 @@ class _Parser:
         if not toks:
             raise TemplateError(f"template line {line}: missing value for command")
         cmds = self._commands(_Stream(toks, line))
-        for name in decls:
-            if assign:
-                if not self._defined(name):
-                    raise TemplateError(f"template line {line}: undefined variable {name!r}")
-            else:
-                self.scopes[-1].append(name)
+        # Like Go, an assignment to an unknown variable is caught only when it runs.
+        self.scopes[-1].extend(decls)
         return Pipe(decls, assign, cmds, line)
 
     def _commands(self, stream: _Stream, nested: bool = False) -> list[Command]:
@@ -911,11 +907,12 @@ class _State:
                 return value
         raise TemplateError(f"template line {line}: undefined variable {name!r}")
 
-    def assign(self, name: str, value: Any) -> None:
+    def assign(self, name: str, value: Any, line: int) -> None:
         for i in range(len(self.vars) - 1, -1, -1):
             if self.vars[i][0] == name:
                 self.vars[i] = (name, value)
                 return
+        raise TemplateError(f"template line {line}: undefined variable {name!r}")
 
 
 def _field(value: Any, name: str, line: int) -> Any:
@@ -1034,7 +1031,7 @@ def _range(state: _State, dot: Any, node: Branch) -> None:
 def _declare(state: _State, pipe: Pipe, values: list[Any]) -> None:
     for name, value in zip(pipe.decls, values, strict=True):
         if pipe.assign:
-            state.assign(name, value)
+            state.assign(name, value, pipe.line)
         else:
             state.vars.append((name, value))
 
