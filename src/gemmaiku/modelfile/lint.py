@@ -107,10 +107,11 @@ def check_parameters(modelfile: Modelfile) -> Iterator[Finding]:
                 f"parameter {name!r} is deprecated: Ollama ignores it",
                 line,
             )
-        elif not isinstance(value, str) or spec.type == "str":
-            problem = spec.check(value)
-            if problem:
-                yield Finding("warning", "parameter-range", problem, line)
+        elif not _has_type(spec.type, value):
+            message = f"parameter {name!r} must be of type {spec.type}, not {value!r}"
+            yield Finding("warning", "parameter-type", message, line)
+        elif problem := spec.check(value):
+            yield Finding("warning", "parameter-range", problem, line)
         if (
             spec is not None
             and spec.type != "list"
@@ -122,6 +123,15 @@ def check_parameters(modelfile: Modelfile) -> Iterator[Finding]:
                 f"parameter {name!r} is set more than once; the last wins",
                 line,
             )
+
+
+def _has_type(kind: str, value: object) -> bool:
+    """Parsed Modelfiles always hold typed values; one built in Python may not."""
+    if kind == "list":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return type(value) is {"int": int, "bool": bool, "str": str}[kind]
 
 
 def check_system_used(modelfile: Modelfile) -> Iterator[Finding]:
@@ -210,7 +220,7 @@ def check_template_present(modelfile: Modelfile) -> Iterator[Finding]:
             "note",
             "no-template",
             "no TEMPLATE: Ollama uses the GGUF's chat template if it recognises it, else the bare "
-            "prompt ({{ .Prompt }}); the checks below assume the bare prompt",
+            "prompt ({{ .Prompt }}); the template checks are skipped",
         )
     for key in ("template", "system", "requires"):
         if len(modelfile.lines.get(key, [])) > 1:
@@ -268,6 +278,8 @@ def lint_modelfile(modelfile: Modelfile) -> list[Finding]:
                     modelfile.line("template"),
                 )
             )
+    # Without a TEMPLATE the prompt depends on the GGUF, which lint does not read.
+    renderable = renderable and modelfile.template is not None
     for check in CHECKS:
         if check in _RENDERING and not renderable:
             continue
