@@ -91,6 +91,10 @@ def test_from_registry_name_is_a_note_and_a_missing_path_a_warning(tmp_path):
     mf = parse_modelfile("FROM ./nope.gguf\n", base_dir=tmp_path)
     (finding,) = [f for f in lint_modelfile(mf) if f.code.startswith("from")]
     assert finding.severity == "warning" and str(tmp_path / "nope.gguf") in finding.message
+    (finding,) = [
+        f for f in lint_modelfile(parse_modelfile('FROM ""\n')) if f.code.startswith("from")
+    ]
+    assert finding.message.startswith("FROM is empty")
     (tmp_path / "real.gguf").write_bytes(b"GGUF")
     mf = parse_modelfile("FROM real.gguf\n", base_dir=tmp_path)
     assert [f for f in lint_modelfile(mf) if f.code.startswith("from")] == []

@@ -321,6 +321,7 @@ class _Parser:
         self.pos = 0
         self.functions = functions
         self.scopes: list[list[str]] = [["$"]]
+        self.range_depth = 0  # break and continue are allowed only inside a range body
 
     # -- statements --------------------------------------------------------------------------
     def parse(self) -> ListNode:
@@ -351,7 +352,7 @@ class _Parser:
             if word in ("if", "with", "range"):
                 nodes.append(self._branch(word, item))
             elif word in ("break", "continue"):
-                if not self._in_range():
+                if not self.range_depth:
                     raise TemplateError(
                         f"template line {item.line}: {{{{{word}}}}} outside {{{{range}}}}"
                     )
@@ -371,20 +372,15 @@ class _Parser:
             raise TemplateError("template: unexpected end of template (missing {{end}})")
         return ListNode(nodes), None
 
-    _range_depth = 0
-
-    def _in_range(self) -> bool:
-        return self._range_depth > 0
-
     def _branch(self, kind: str, item: _Action, tokens: list[Token] | None = None) -> Branch:
         tokens = item.tokens[1:] if tokens is None else tokens
         self.scopes.append([])
         pipe = self._pipeline(tokens, item.line, allow_decl=True, range_decl=kind == "range")
         if kind == "range":
-            self._range_depth += 1
+            self.range_depth += 1
         body, end = self._list()
         if kind == "range":
-            self._range_depth -= 1
+            self.range_depth -= 1
         else_body = None
         assert end is not None
         if end.tokens[0].text == "else":
@@ -470,7 +466,7 @@ class _Parser:
         cmds.append(Command(args))
         for index, cmd in enumerate(cmds):
             head = cmd.args[0]
-            if index > 0 and isinstance(head, Literal | Dot) and not isinstance(head, Function):
+            if index > 0 and isinstance(head, Literal | Dot):
                 raise TemplateError(
                     f"template line {stream.line}: non executable command in pipeline stage {index + 1}"
                 )

@@ -59,6 +59,11 @@ def check_from(modelfile: Modelfile) -> Iterator[Finding]:
             "warning", "repeated-from", "FROM is given more than once; Ollama uses the last", line
         )
     value = modelfile.from_
+    if not value.strip():
+        yield Finding(
+            "warning", "from-missing", "FROM is empty (give a GGUF path or a model name)", line
+        )
+        return
     if modelfile.from_path() is not None:
         return
     path_like = value.startswith((".", "/", "~", "\\")) or value.lower().endswith(
