@@ -244,3 +244,82 @@ def test_to_text_round_trips(system, template, stops, license, messages, tempera
     except GemmaikuError:
         return  # a value that no quoting can carry (a line ending in " plus a \"\"\" inside)
     assert parse_modelfile(text) == mf
+
+
+# Cases from Ollama's own parser tests: (Modelfile text, what the instruction holds).
+OLLAMA_CASES = [
+    ('FROM "     model 1"\n', "from_", "     model 1"),
+    ("FROM     FOOO BAR    ", "from_", "FOOO BAR"),
+    ("FROM /what/is/the path ", "from_", "/what/is/the path"),
+    ("FROM llama3:7b-instruct-q4_K_M", "from_", "llama3:7b-instruct-q4_K_M"),
+    ("PARAMETER what the \nFROM lemons make lemonade ", "from_", "lemons make lemonade"),
+    ('FROM foo\nLICENSE "MIT       "\n', "license", ["MIT       "]),
+    (
+        "FROM foo\nMESSAGE system You are a file parser. Always parse things.",
+        "messages",
+        [{"role": "system", "content": "You are a file parser. Always parse things."}],
+    ),
+    (
+        'FROM foo\nMESSAGE system """\nYou are a multiline file parser. Always parse things.\n"""\n\t\t\t',
+        "messages",
+        [
+            {
+                "role": "system",
+                "content": "\nYou are a multiline file parser. Always parse things.\n",
+            }
+        ],
+    ),
+    (
+        'FROM foo\nSYSTEM """\nThis is a\nmultiline system."""\n\t\t\t',
+        "system",
+        "\nThis is a\nmultiline system.",
+    ),
+    (
+        'FROM foo\nSYSTEM """This is a multiline system."""\n',
+        "system",
+        "This is a multiline system.",
+    ),
+    (
+        'FROM foo\nSYSTEM """\nThis is a multiline system with "quotes".\n"""\n',
+        "system",
+        '\nThis is a multiline system with "quotes".\n',
+    ),
+    ('FROM foo\nSYSTEM """"""\n', "system", ""),
+    ('FROM foo\nSYSTEM "\'"\n', "system", "'"),
+    (
+        'FROM foo\nSYSTEM """\'\'"\'""\'""\'"\'\'\'\'\'""\'""\'"""\n',
+        "system",
+        "''\"'\"\"'\"\"'\"'''''\"\"'\"\"'",
+    ),
+    ('FROM foo\nTEMPLATE """\n{{ .Prompt }}\n"""', "template", "\n{{ .Prompt }}\n"),
+    ("FROM foo\nPARAMETER stop ### User: \n", "parameters", {"stop": ["### User:"]}),
+    ('FROM foo\nPARAMETER stop "### User: "\n', "parameters", {"stop": ["### User: "]}),
+    ('FROM foo\nPARAMETER stop """### User:\n"""\n', "parameters", {"stop": ["### User:\n"]}),
+    (
+        "FROM foo\nPARAMETER numa true\nPARAMETER penalize_newline true\n",
+        "parameters",
+        {"numa": True, "penalize_newline": True},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "attribute", "expected"), OLLAMA_CASES)
+def test_ollama_parser_cases(text, attribute, expected):
+    assert getattr(parse_modelfile(text), attribute) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'FROM foo\nSYSTEM """This is a multiline system.""\n\t\t\t',
+        'FROM foo\nSYSTEM "\n\t\t\t',
+        "FROM foo\nMESSAGE system\n",
+        "FROM foo\nMESSAGE system",
+        "FROM foo\nPARAMETER param1\n",
+        "FROM foo\nBADCOMMAND param1 value1\n",
+        "FROM foo\nMESSAGE badguy I'm a bad guy!\n",
+    ],
+)
+def test_ollama_parser_rejects(text):
+    with pytest.raises(GemmaikuError, match=r"^Modelfile:\d+: "):
+        parse_modelfile(text)
