@@ -52,7 +52,7 @@ PREFIXES: dict[str, int] = {
     "sub": 1, "super": 2, "anti": 2, "inter": 2, "counter": 2, "micro": 2, "mega": 2, "cyber": 2,
     "hyper": 2, "multi": 2, "post": 1, "self": 1, "semi": 2, "ultra": 2, "auto": 2, "co": 1,
 }  # fmt: skip
-MIN_PART = 3  # shortest word accepted as one side of a compound
+MIN_PART = 3  # shortest known word accepted as a stem or the left of a compound (the right: 4)
 
 # Onsets (initial consonant clusters) and codas an English word can have: an all-caps token
 # not in the dictionary is read as a word only if it fits; else it is spelled out (GPU, NSFW).

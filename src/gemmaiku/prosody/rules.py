@@ -64,7 +64,8 @@ ADJUST: tuple[tuple[str, int, bool], ...] = (
     (r"[^q]ua", 1, True),  # usual, dual (not quake)
     (r"[^qg]uo", 1, True),  # duo
     (r"eo(?!n$|us$)", 1, True),  # video, geology (not pigeon, gorgeous)
-    (r"[^aeiouy]ie(?=r$|st$|t)", 1, True),  # happier, happiest, diet, quiet
+    (r"[^aeiouy]ie(?=r$|st$|t)", 1, True),  # happier, happiest, diet
+    (r"quie(?=r$|st$|t)", 1, True),  # quiet, quieter (the u is a glide)
     (r"[aeiou]ing", 1, True),  # being, going, seeing
     (r"uity$", 1, True),  # acuity (u-i)
     (r"[^aeiou]ea(?=te|$)", 1, False),  # create, idea
