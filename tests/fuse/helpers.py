@@ -35,7 +35,7 @@ def add_tiny_tokenizer(folder: Path) -> None:
     ).save_pretrained(folder)
 
 
-def make_peft_adapter(base: Path, out: Path, seed: int = 0, **lora) -> Path:
+def make_peft_adapter(base: Path, out: Path, seed: int = 0, b_gain: float = 20.0, **lora) -> Path:
     """Save a peft LoRA for ``base`` with random, non-zero A and B (init_lora_weights=False)."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -57,7 +57,7 @@ def make_peft_adapter(base: Path, out: Path, seed: int = 0, **lora) -> Path:
     with torch.no_grad():  # peft's random B is small; make the update clearly visible in logits
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
-                param.mul_(20)
+                param.mul_(b_gain)
     peft_model.save_pretrained(out)
     return out
 
