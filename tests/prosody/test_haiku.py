@@ -99,6 +99,10 @@ CHATTY = [
     ("> " + BASHO.replace("\n", "\n> "), "markdown"),
     ("- " + BASHO.replace("\n", "\n- "), "markdown"),
     (BASHO.replace("pond\n", "pond (5)\n", 1), "annotation"),
+    ("Line 1: " + BASHO.replace("\n", "\nLine 2: ", 1).replace("pond\nSplash", "pond\nLine 3: Splash"),
+     "markdown"),
+    (BASHO + "\nIn this haiku, the frog breaks the silence.", "postscript"),
+    (BASHO + "\nThe poem contrasts sound and stillness.", "postscript"),
 ]
 
 
@@ -130,6 +134,9 @@ def test_chatter_fails_strict_and_passes_lenient(text: str, kind: str) -> None:
         "Let the frog jump in",
         "- falling petals -",
         "five, seven, five steps",
+        "The poem of the rain",
+        "This verse of the wind",
+        "My poem is the sea",
     ],
 )
 def test_haiku_lines_are_not_chatter(line: str) -> None:

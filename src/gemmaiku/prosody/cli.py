@@ -11,6 +11,7 @@ import click
 from gemmaiku.errors import GemmaikuError
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # a bigger file is not a haiku collection
+PROGRESS_MIN = 5000  # haiku; fewer are checked in under a second
 
 
 def _console():
@@ -112,7 +113,7 @@ def check(source: str, as_json: bool, lenient: bool) -> None:
         raise GemmaikuError(f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)")
     console = None if as_json else _console()
     failed = 0
-    for i, block in enumerate(blocks, 1):
+    for i, block in enumerate(_progress(blocks), 1):
         verdict = check_haiku(block, strict=not lenient)
         failed += not verdict.ok
         if as_json:
@@ -123,6 +124,16 @@ def check(source: str, as_json: bool, lenient: bool) -> None:
         console.print(f"{len(blocks) - failed}/{len(blocks)} passed")
     if failed:
         sys.exit(1)
+
+
+def _progress(blocks: list[str]):
+    """The blocks, with a progress bar on a terminal's stderr when there are many."""
+    if len(blocks) < PROGRESS_MIN or not sys.stderr.isatty():
+        return blocks
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(blocks, description="checking", console=Console(stderr=True), transient=True)
 
 
 def _print_verdict(console, index: int, verdict) -> None:

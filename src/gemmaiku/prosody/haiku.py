@@ -48,7 +48,10 @@ CHATTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                        r"if you('d| would) like|note\s*:|p\.?s\.?\b|explanation\s*:|"
                        r"syllables?( count)?\s*:)"),
         ("postscript", r"^enjoy(\s*[!.]?$| (it|this)\s*[!.]?$| (the|this|my) (haiku|poem))"),
-        ("postscript", rf"^(in )?(this|the|that|my) {POEM}\b"),
+        ("postscript", rf"^in (this|the|my) {POEM}\b|^(this|the) {POEM}\b,? (captures|"
+                       r"uses|reflects|evokes|describes|follows|paints|explores|"
+                       r"conveys|expresses|celebrates|shows|highlights|combines|contrasts|"
+                       r"plays|tries|aims|invites|focuses|consists|features)\b"),
         ("postscript", r"\b5\s*[-/,]\s*7\s*[-/,]\s*5\b"),
     )
 )
@@ -56,7 +59,8 @@ CHATTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # (bullets, quotes, heading marks) and emphasis are stripped from the line and reported.
 MARKUP_ONLY = re.compile(r"^(```\w*|~~~\w*|[-*_=]{3,})$")
 HEADING = re.compile(r"^#{1,6}\s+")
-MARKUP_PREFIX = re.compile(r"^(>\s*|[-*+]\s+|\d+[.)]\s+)")
+MARKUP_PREFIX = re.compile(r"^(>\s*|[-*+•]\s+|\d+[.)]\s+|(line|verse)\s*\d+\s*[:.)\-–—]\s*)",
+                           re.IGNORECASE)  # fmt: skip
 EMPHASIS = re.compile(r"^([*_]{1,3})(?=\S)(.*?)(?<=\S)\1$")
 ANNOTATION = re.compile(r"\s*[(\[]\s*\d+(\s*syllables?)?\s*[)\]]$", re.IGNORECASE)  # "(5)"
 QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'", "\u2018": "\u2019", "«": "»"}
