@@ -2,9 +2,10 @@
 
 The estimate starts from the number of vowel-letter groups (``y`` is a vowel except before a
 vowel at the start of a word or between vowels), after :data:`ENDINGS` and :data:`SILENT_E`
-remove letters that are usually silent (*make*, *walked*, *lovely*), then applies :data:`ADJUST`: each row is a pattern, how many syllables a match
-adds (hiatus like ``ia`` in *media*) or removes (``tion``), and whether the row is a sure thing
-or only likely (then the estimate also offers the count without it).
+remove letters that are usually silent (*make*, *walked*, *lovely*), then applies
+:data:`ADJUST`: each row is a pattern, how many syllables a match adds (hiatus like ``ia`` in
+*media*), and whether the row is a sure thing or only likely (then the estimate also offers the
+count with it, as a second member of the set, while the best guess goes without).
 
 These tables were tuned on the tuning split of CMUdict only; ``python -m gemmaiku.bench.prosody``
 measures them on the held-out split.
@@ -51,7 +52,7 @@ ENDINGS: tuple[tuple[str, str], ...] = (
     (r"([aeiouy][^aeiouy]*?)(ted|ded)$", r"\1\2"),  # wanted, needed: -ed is heard
     (r"([aeiouy].*?(?:[sxz]|ch|sh|[cg]))(es)$", r"\1\2"),  # boxes, pages, faces: -es is heard
     (r"([aeiouy].*?)([^aeiouy])ed$", r"\1\2d"),  # walked, loved: silent e
-    (r"([aeiouy].*?[aeiou])ed$", r"\1d"),  # played? (y) / agreed / tied
+    (r"([aeiouy].*?[aeiou])ed$", r"\1d"),  # agreed, tied
     (r"([aeiouy].*?)([^aeiouy])es$", r"\1\2s"),  # makes, lines
     (r"([aeiouy].*?[^aeiouy])e$", r"\1"),  # make, fire: silent e
 )
@@ -76,13 +77,17 @@ ADJUST: tuple[tuple[str, int, bool], ...] = (
 )
 
 
+_ENDINGS = tuple((re.compile(pattern), repl) for pattern, repl in ENDINGS)
+_ADJUST = tuple((re.compile(pattern), delta, sure) for pattern, delta, sure in ADJUST)
+
+
 def estimate_rules(word: str) -> tuple[int, tuple[int, ...]]:
     """(primary guess, all plausible counts) for a lower-case alphabetic word, from spelling."""
     if not word:
         return 0, (0,)
     w = word
-    for pattern, repl in ENDINGS:
-        new, n = re.subn(pattern, repl, w)
+    for pattern, repl in _ENDINGS:
+        new, n = pattern.subn(repl, w)
         if n:
             w = new
             break
@@ -90,8 +95,8 @@ def estimate_rules(word: str) -> tuple[int, tuple[int, ...]]:
     base = max(1, vowel_groups(w))
     sure = 0
     maybe: list[int] = []
-    for pattern, delta, is_sure in ADJUST:
-        hits = len(re.findall(pattern, w))
+    for pattern, delta, is_sure in _ADJUST:
+        hits = len(pattern.findall(w))
         if not hits:
             continue
         if is_sure:
