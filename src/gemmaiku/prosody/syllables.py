@@ -32,12 +32,17 @@ DIAERESIS = "\u0308"  # naïve, Zoë, coöperate: the marked vowel starts a new 
 SYMBOLS: dict[str, str] = {"&": "and", "@": "at", "+": "plus", "=": "equals", "%": "percent"}
 # Letter names, for acronyms spelled out (F-B-I): every letter is one syllable but w.
 LETTER_SYLLABLES = {"w": 3}
-# Suffixes of contractions not in the dictionary: (suffix, syllables after a vowel / consonant).
-CONTRACTIONS: tuple[tuple[str, int, int], ...] = (
-    ("n't", 0, 1), ("'ll", 0, 1), ("'ve", 0, 1), ("'d", 0, 1), ("'re", 0, 0), ("'s", 0, 0),
-    ("'m", 0, 0),
+# Contractions and possessives the dictionary lacks: (suffix, stem ending after which the
+# suffix is a syllable of its own). it'll, could've, it'd, fox's are one more; she'll, lov'd,
+# robot's are not.
+CONTRACTIONS: tuple[tuple[str, re.Pattern[str] | None], ...] = tuple(
+    (suffix, re.compile(pattern) if pattern else None)
+    for suffix, pattern in (
+        ("n't", r"[^aeiouy]$"), ("'ll", r"[^aeiouy]$"), ("'ve", r"[^aeiouy]$"), ("'d", r"[td]$"),
+        ("'s", r"(s|z|x|ch|sh|ce|ge|se|ze)$"), ("'re", None), ("'m", None),
+    )
 )  # fmt: skip
-SIBILANT_END = re.compile(r"(s|z|x|ch|sh|ce|ge|se|ze)$")
+IRREGULAR_NT = {"wo": "woe", "ca": "can", "sha": "shall", "ai": "ay"}  # won't, can't, ain't
 
 ACRONYM_PLURAL = re.compile(r"([A-Z]{2,})'?s")
 INITIALS = re.compile(r"([a-z]\.)+[a-z]?")
@@ -49,7 +54,7 @@ TOKEN_RE = re.compile(
     rf"|(?P<symbol>[{re.escape(''.join(SYMBOLS))}])",
     re.IGNORECASE,
 )
-MAX_TOKEN = 40  # longer letter runs are not words; counted as spelled chunks, cheaply
+MAX_TOKEN = 40  # longer letter runs are not words: one syllable per three letters, cheaply
 
 
 @dataclass(frozen=True)
@@ -144,18 +149,13 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
 
 
 def _contraction(lower: str) -> tuple[tuple[int, ...], str]:
-    for suffix, after_vowel, after_consonant in CONTRACTIONS:
+    for suffix, syllabic_after in CONTRACTIONS:
         if lower.endswith(suffix) and len(lower) > len(suffix):
             stem = lower[: -len(suffix)]
-            if suffix == "n't" and stem in ("wo", "ca", "sha", "ai"):
-                stem = {"wo": "woe", "ca": "can", "sha": "shall", "ai": "ay"}[stem]
-                extra = 0
-            elif suffix == "'s" and SIBILANT_END.search(stem):
-                extra = 1
-            elif suffix == "'d":  # it'd, that'd: heard after t/d; lov'd, doomscroll'd: silent
-                extra = int(stem[-1] in "td")
+            if suffix == "n't" and stem in IRREGULAR_NT:
+                stem, extra = IRREGULAR_NT[stem], 0
             else:
-                extra = after_vowel if stem[-1] in "aeiouy" else after_consonant
+                extra = int(bool(syllabic_after and syllabic_after.search(stem)))
             base, _ = _word(stem)
             return tuple(sorted({c + extra for c in base})), "contraction"
     joined = lower.replace("'", "")
