@@ -70,3 +70,62 @@ def real_base_dir(gemmaiku_home: Path) -> Path:
     from gemmaiku.base import BUNDLED_NAME, ensure_base
 
     return ensure_base(output=gemmaiku_home / "base" / BUNDLED_NAME, progress=False)
+
+
+def tiny_vocab(size: int = 512):
+    """A Gemma-3-shaped SentencePiece vocabulary of ``size`` pieces (controls, user-defined
+    newline and whitespace runs, 256 bytes, then letters and a few merges)."""
+    from gemmaiku.base.gguf_io import GGUFVocab
+
+    controls = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
+    user = ["[multimodal]", "\n", "\n\n", "  ", "   "]
+    turns = ["<start_of_turn>", "<end_of_turn>"]
+    tokens = controls + user + turns + [f"<0x{b:02X}>" for b in range(256)]
+    types = [3] * 5 + [4] * 5 + [3] * 2 + [6] * 256
+    scores = [-1000.0] * 12 + [0.0] * 256
+    normal = ["\u2581"] + list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'-:;()")
+    merges = ["th", "he", "in", "er", "an", "on", "\u2581t", "\u2581a", "\u2581s", "\u2581th", "\u2581the", "re",
+              "at", "en", "ou", "\u2581o", "\u2581w", "\u2581f", "nd", "\u2581an", "\u2581and", "ing", "\u2581i"]
+    normal += merges
+    pairs = [f"{a}{b}" for a in "bcdfghklmnprstvwy" for b in "aeiou"]
+    normal += [f"\u2581{p}" for p in pairs] + pairs
+    normal = list(dict.fromkeys(normal))[: size - len(tokens)]
+    tokens += normal
+    types += [1] * len(normal)
+    scores += [-float(i) for i in range(len(normal))]
+    assert len(tokens) == size, len(tokens)
+    return GGUFVocab(tokens=tokens, scores=scores, token_types=types, bos_id=2, eos_id=1, unk_id=3,
+                     pad_id=0, add_bos=True, add_eos=False)
+
+
+def make_tiny_gemma3_with_tokenizer(path: Path, work: Path, seed: int = 0) -> Path:
+    """A tiny Gemma 3 folder as ``gemmaiku base`` makes them: random weights, a rebuilt
+    tokenizer.model, tokenizer.json, added tokens and the chat template (via a tiny GGUF)."""
+    import json
+
+    from gemmaiku.base import ensure_base
+    from gemmaiku.base.tokenizer import added_tokens_decoder, build_sentencepiece_model
+    from gemmaiku.export import export_gguf
+
+    vocab = tiny_vocab(TINY_CONFIG["vocab_size"])
+    hf = make_tiny_gemma3(work / "hf", seed=seed)
+    (hf / "tokenizer.model").write_bytes(build_sentencepiece_model(vocab))
+    config = {"added_tokens_decoder": added_tokens_decoder(vocab), "add_bos_token": True,
+              "add_eos_token": False, "bos_token": "<bos>", "eos_token": "<eos>",
+              "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+    (hf / "tokenizer_config.json").write_text(json.dumps(config))
+    gguf_path = export_gguf(hf, work / "tiny.gguf", "f32", progress=False)
+    return ensure_base(gguf_path, output=path, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Gemma 3 folder with a complete Gemma-style tokenizer (about 2 s)."""
+    work = tmp_path_factory.mktemp("tiny-gemma3-tok-work")
+    return make_tiny_gemma3_with_tokenizer(tmp_path_factory.mktemp("tiny-gemma3-tok") / "model", work)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_vocab():
+    """The GGUF-style vocabulary behind ``tiny_gemma_tok_dir`` (tokens, scores, token types)."""
+    return tiny_vocab(TINY_CONFIG["vocab_size"])

@@ -168,6 +168,8 @@ def write_from_gguf(gguf_path: Path, out: Path, progress: Progress = _no_progres
         array = np.asarray(gguf.quants.dequantize(info.data, info.tensor_type), dtype=np.float32)
         if is_norm(info.name):
             array = array - np.float32(1.0)
+        if not array.flags.writeable:  # F32 tensors come back as views of the memory map
+            array = array.copy()
         tensors[names[info.name]] = torch.from_numpy(np.ascontiguousarray(array))
         progress("dequantize", done, total)
     expected_rows = config.vocab_size

@@ -38,19 +38,27 @@ def export_gguf(
     output = Path(output)
     float_type = outtype if outtype in FLOAT_OUTTYPES else "f16"
     plan = plan_export(model_dir, float_type, name=name)
-    with _progress_bar(progress, f"writing {output.name}") as report:
-        if outtype in FLOAT_OUTTYPES:
-            with atomic_file(output) as tmp:
-                write_gguf(plan, tmp, report)
-            return output
-        f16 = output.with_name(f".{output.name}.f16")
-        with atomic_file(f16) as tmp:
+    if outtype in FLOAT_OUTTYPES:
+        with atomic_file(output) as tmp, _progress_bar(progress, f"writing {output.name}") as report:
             write_gguf(plan, tmp, report)
-        try:
-            quantize_gguf(f16, output, outtype, threads=threads)
-        finally:
-            f16.unlink(missing_ok=True)
+        _share_permissions(output)
+        return output
+    f16 = output.with_name(f".{output.name}.f16")
+    try:
+        with atomic_file(f16) as tmp, _progress_bar(progress, f"writing {output.name} (F16)") as report:
+            write_gguf(plan, tmp, report)
+        quantize_gguf(f16, output, outtype, threads=threads)
+    finally:
+        f16.unlink(missing_ok=True)
+    _share_permissions(output)
     return output
+
+
+def _share_permissions(path: Path) -> None:
+    """mkstemp creates 0600 files; a model file gets the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 class _progress_bar:
@@ -65,7 +73,7 @@ class _progress_bar:
 
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=Console(stderr=True), transient=True,
         )
         self.bar.__enter__()
         self.task = self.bar.add_task(self.label, total=None)
