@@ -103,6 +103,7 @@ CHATTY = [
      "markdown"),
     (BASHO + "\nIn this haiku, the frog breaks the silence.", "postscript"),
     (BASHO + "\nThe poem contrasts sound and stillness.", "postscript"),
+    (BASHO + "\n\u2014 Matsuo Bash\u014d", "attribution"),
 ]
 
 
@@ -170,6 +171,8 @@ PROSE = [
     "I think that haiku are short poems.\nThey usually have three lines and seventeen syllables "
     "in total.",
     "word " * 400,
+    "The capital of France is Paris, which is known for its\nart, fashion, and culture. It is "
+    "also home to the\nEiffel Tower and many museums, cafes and parks.",
 ]
 
 

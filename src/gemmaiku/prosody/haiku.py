@@ -26,6 +26,7 @@ CHATTER_PENALTY = 3
 MAX_CHARS = 1000  # a block longer than this is prose, not a haiku; it is not counted
 MAX_LINE_WORDS = 12  # a haiku line this long is a sentence, not a line
 PROSE_WORDS = 11  # fewer than three lines holding this many words: a paragraph
+MAX_POEM_WORDS = 20  # 17 syllables make at most 17 words; more is prose cut into lines
 SHOWN = 60  # characters of a chatter line quoted in a reason
 
 POEM = r"(haiku|haikus|poem|poems|verse|poetry)"
@@ -53,6 +54,7 @@ CHATTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
                        r"conveys|expresses|celebrates|shows|highlights|combines|contrasts|"
                        r"plays|tries|aims|invites|focuses|consists|features)\b"),
         ("postscript", r"\b5\s*[-/,]\s*7\s*[-/,]\s*5\b"),
+        ("attribution", r"^(—|–|--|~)\s*[\w.]+(\s+[\w.]+){0,3}$"),  # — Matsuo Bashō
     )
 )
 # Markdown around or inside the poem: lines that are only markup are removed; prefixes
@@ -141,7 +143,8 @@ class HaikuVerdict:
 
 
 def chatter_kind(line: str) -> str | None:
-    """Why a line is chatter around a poem (preamble, title, postscript), or None."""
+    """Why a line is chatter around a poem (preamble, title, postscript, attribution), or
+    None."""
     text = fold(line).strip().lower()
     for kind, pattern in CHATTER:
         if pattern.search(text):
@@ -203,6 +206,8 @@ def _prose(body: list[str]) -> str | None:
             return f"prose: line {i + 1} has {n} words (a sentence, not a haiku line)"
     if len(body) < 3 and sum(words) >= PROSE_WORDS:
         return f"prose: {sum(words)} words in {len(body)} line(s), not three short lines"
+    if sum(words) > MAX_POEM_WORDS:
+        return f"prose: {sum(words)} words (a haiku has at most 17 syllables)"
     return None
 
 
