@@ -58,6 +58,8 @@ def make_peft_adapter(base: Path, out: Path, seed: int = 0, b_gain: float = 20.0
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
                 param.mul_(b_gain)
+            if "lora_magnitude_vector" in name:  # DoRA: move the magnitudes off the base's norms
+                param.mul_(1 + 0.2 * torch.rand_like(param))
     peft_model.save_pretrained(out)
     return out
 
@@ -72,6 +74,7 @@ def make_mlx_adapter(
     prefix: str = "model.",
     seed: int = 0,
     shapes=TINY_SHAPES,
+    dora: bool = False,
     **config,
 ) -> Path:
     """Write an mlx_lm LoRA folder by hand, as mlx_lm's trainer lays it out."""
@@ -89,10 +92,13 @@ def make_mlx_adapter(
             tensors[f"{prefix}layers.{layer}.{key}.lora_b"] = (
                 rng.standard_normal((rank, fan_out)).astype(np.float32) * 0.1
             )
+            if dora:
+                magnitude = rng.uniform(0.5, 2.0, fan_out).astype(np.float32)
+                tensors[f"{prefix}layers.{layer}.{key}.m"] = magnitude
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, out / "adapters.safetensors")
     settings = {
-        "fine_tune_type": "lora",
+        "fine_tune_type": "dora" if dora else "lora",
         "num_layers": num_layers,
         "lora_parameters": {"rank": rank, "scale": scale, "dropout": 0.0, "keys": list(keys)},
     } | config

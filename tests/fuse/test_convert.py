@@ -20,7 +20,10 @@ def assert_identical(a, b):
     assert not differing, f"not bit-identical: {differing}"
 
 
-@pytest.mark.parametrize("case", ["plain", "rslora", "patterns", "fan_in_fan_out_and_some_layers"])
+@pytest.mark.parametrize(
+    "case",
+    ["plain", "rslora", "patterns", "fan_in_fan_out_and_some_layers", "dora_rslora_patterns"],
+)
 def test_peft_to_mlx_and_back_fuse_identically(case, tiny_base, tmp_path):
     peft = make_peft_adapter(tiny_base, tmp_path / "peft", **CASES[case])
     mlx = convert_adapter(peft, tmp_path / "mlx", "mlx", base_dir=tiny_base)
@@ -32,10 +35,13 @@ def test_peft_to_mlx_and_back_fuse_identically(case, tiny_base, tmp_path):
     assert_identical(direct, load_weights(fuse_adapter(tiny_base, again, tmp_path / "via-both")))
 
 
-def test_mlx_to_peft_fuses_identically_and_peft_agrees(tiny_base, tmp_path):
+@pytest.mark.parametrize("dora", [False, True], ids=["lora", "dora"])
+def test_mlx_to_peft_fuses_identically_and_peft_agrees(dora, tiny_base, tmp_path):
     import torch
 
-    mlx = make_mlx_adapter(tmp_path / "mlx", layers=(1,), num_layers=1, rank=8, scale=20.0)
+    mlx = make_mlx_adapter(
+        tmp_path / "mlx", layers=(1,), num_layers=1, rank=8, scale=20.0, dora=dora
+    )
     peft = convert_adapter(mlx, tmp_path / "peft", "peft")
     direct = load_weights(fuse_adapter(tiny_base, mlx, tmp_path / "direct"))
     assert_identical(direct, load_weights(fuse_adapter(tiny_base, peft, tmp_path / "via-peft")))
@@ -63,7 +69,7 @@ def test_converted_config_says_what_mlx_lm_needs(tiny_base, tmp_path):
 
 
 @needs_mlx
-@pytest.mark.parametrize("case", ["plain", "patterns"])
+@pytest.mark.parametrize("case", ["plain", "patterns", "dora"])
 def test_mlx_lm_fuses_a_converted_peft_adapter_like_we_do(case, tiny_base, tmp_path):
     peft = make_peft_adapter(tiny_base, tmp_path / "peft", **CASES[case])
     mlx = convert_adapter(peft, tmp_path / "mlx", "mlx", base_dir=tiny_base)

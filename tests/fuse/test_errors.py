@@ -143,16 +143,20 @@ def test_base_of_another_architecture(tiny_base, peft_adapter, tmp_path):
     refuses(base, peft_adapter, tmp_path / "out", "holds a 'llama' model; fusing supports Gemma 3")
 
 
-def test_peft_dora_is_refused(tiny_base, tmp_path):
-    adapter = make_peft_adapter(tiny_base, tmp_path / "adapter", use_dora=True)
-    refuses(tiny_base, adapter, tmp_path / "out", "DoRA adapter")
-
-
-def test_peft_dora_tensors_alone_are_refused(tiny_base, tmp_path):
-    """Even with the config flag missing, magnitude vectors in the file give DoRA away."""
+def test_peft_dora_tensors_without_use_dora(tiny_base, tmp_path):
     adapter = make_peft_adapter(tiny_base, tmp_path / "adapter", use_dora=True)
     edit_json(adapter / "adapter_config.json", use_dora=False)
-    refuses(tiny_base, adapter, tmp_path / "out", "DoRA magnitude vectors")
+    refuses(
+        tiny_base,
+        adapter,
+        tmp_path / "out",
+        "says it is plain LoRA but .* has a DoRA magnitude vector",
+    )
+
+
+def test_peft_use_dora_without_magnitudes(tiny_base, copied, tmp_path):
+    edit_json(copied / "adapter_config.json", use_dora=True)
+    refuses(tiny_base, copied, tmp_path / "out", "says it is DoRA but .* has no magnitude vector")
 
 
 @pytest.mark.parametrize(
@@ -182,14 +186,14 @@ def test_peft_rank_disagreeing_with_config(tiny_base, copied, tmp_path):
 
 @pytest.mark.parametrize(
     "kind, match",
-    [("dora", "DoRA adapter"), ("full", "full fine-tune"), ("qlora", "unknown fine_tune_type")],
+    [("full", "full fine-tune"), ("qlora", "unknown fine_tune_type")],
 )
 def test_mlx_fine_tune_types_that_cannot_be_fused(kind, match, tiny_base, tmp_path):
     adapter = make_mlx_adapter(tmp_path / "adapter", fine_tune_type=kind)
     refuses(tiny_base, adapter, tmp_path / "out", match)
 
 
-def test_mlx_dora_magnitudes_are_refused(tiny_base, tmp_path):
+def test_mlx_dora_magnitudes_in_a_lora_adapter(tiny_base, tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -197,7 +201,20 @@ def test_mlx_dora_magnitudes_are_refused(tiny_base, tmp_path):
     weights = load_file(adapter / "adapters.safetensors")
     weights["model.layers.0.self_attn.q_proj.m"] = torch.ones(64)
     save_file(weights, adapter / "adapters.safetensors")
-    refuses(tiny_base, adapter, tmp_path / "out", "DoRA magnitude vectors")
+    refuses(
+        tiny_base, adapter, tmp_path / "out", "says it is plain LoRA but .* DoRA magnitude vector"
+    )
+
+
+def test_mlx_dora_magnitude_of_wrong_shape(tiny_base, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    adapter = make_mlx_adapter(tmp_path / "adapter", dora=True)
+    weights = load_file(adapter / "adapters.safetensors")
+    weights["model.layers.0.self_attn.q_proj.m"] = torch.ones(32)
+    save_file(weights, adapter / "adapters.safetensors")
+    refuses(tiny_base, adapter, tmp_path / "out", r"magnitude vector of shape \(32,\), not \(64,\)")
 
 
 def test_mlx_key_not_in_its_config(tiny_base, tmp_path):

@@ -62,8 +62,9 @@ def assert_same_weights(ours, theirs, atol=WEIGHT_ATOL):
             "scale": 20.0,
         },  # mlx_lm's defaults: rank 8, scale 20
         {"num_layers": 2, "keys": ("self_attn.q_proj", "mlp.down_proj"), "scale": 0.5},
+        {"num_layers": 1, "layers": (1,), "dora": True},
     ],
-    ids=["all-blocks", "last-block", "two-keys"],
+    ids=["all-blocks", "last-block", "two-keys", "dora"],
 )
 def test_matches_mlx_lm_fuse(settings, tiny_base, tmp_path):
     adapter = make_mlx_adapter(tmp_path / "adapter", **settings)

@@ -37,6 +37,9 @@ CASES = {
         "layers_to_transform": [1],
     },
     "regex_targets": {"target_modules": r".*\.(k_proj|up_proj)"},
+    # DoRA: each row of W + scale * B @ A rescaled to the learned magnitude
+    "dora": {"use_dora": True},
+    "dora_rslora_patterns": {"use_dora": True, "use_rslora": True, "rank_pattern": {"v_proj": 2}},
 }
 
 
@@ -75,12 +78,13 @@ def test_fused_logits_equal_unmerged_peft(case, tiny_base, tmp_path):
     assert (fused - expected).abs().max() < LOGIT_ATOL
 
 
-def test_fused_weights_equal_peft_merge(tiny_base, tmp_path):
+@pytest.mark.parametrize("case", ["patterns", "dora"])
+def test_fused_weights_equal_peft_merge(case, tiny_base, tmp_path):
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    adapter = make_peft_adapter(tiny_base, tmp_path / "adapter", **CASES["patterns"])
+    adapter = make_peft_adapter(tiny_base, tmp_path / "adapter", **CASES[case])
     ours = load_weights(fuse_adapter(tiny_base, adapter, tmp_path / "fused"))
     merged = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(tiny_base), adapter

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.fuse.adapters import canonical_module
+from gemmaiku.fuse.lora import canonical_module
 
 # config.json model_type -> where its text model's settings live ("" = top level).
 SUPPORTED_MODEL_TYPES = {"gemma3_text": "", "gemma3": "text_config"}

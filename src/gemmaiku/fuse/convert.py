@@ -13,15 +13,9 @@ from pathlib import Path
 
 from gemmaiku.atomic import atomic_dir
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.fuse.adapters import read_adapter, write_mlx, write_peft
+from gemmaiku.fuse.adapters import FORMATS, read_adapter
 from gemmaiku.fuse.base import read_base
 from gemmaiku.fuse.merge import check_fits
-
-# target format -> writer(adapter, folder, number of blocks in the base or None)
-WRITERS = {
-    "peft": lambda adapter, out, total_layers: write_peft(adapter, out),
-    "mlx": write_mlx,
-}
 
 
 def convert_adapter(
@@ -37,8 +31,8 @@ def convert_adapter(
     With ``base_dir`` the adapter is first checked against that base (as fusing would), and the
     base's block count lets an mlx_lm adapter start past block 0. Returns ``dst``.
     """
-    if to not in WRITERS:
-        raise GemmaikuError(f"unknown adapter format {to!r} (choose one of {', '.join(WRITERS)})")
+    if to not in FORMATS:
+        raise GemmaikuError(f"unknown adapter format {to!r} (choose one of {', '.join(FORMATS)})")
     adapter = read_adapter(src)
     total_layers = None
     if base_dir is not None:
@@ -54,7 +48,7 @@ def convert_adapter(
         raise GemmaikuError(f"{out} already exists (remove it or pass --force)")
     try:
         with atomic_dir(out) as tmp:
-            WRITERS[to](adapter, tmp, total_layers)
+            FORMATS[to].write(adapter, tmp, total_layers)
     except OSError as exc:
         raise GemmaikuError(
             f"cannot write the adapter to {out}: {exc.strerror or exc} (choose a writable --out)"

@@ -1,8 +1,8 @@
 """`fuse_adapter`: fold a LoRA adapter into its base model and write a Hugging Face folder.
 
 Every check runs before anything is written. The base is then streamed one safetensors shard at a
-time: each adapted weight becomes ``W + scale * B @ A`` computed in float32 and cast back to the
-base's dtype (or ``dtype``); every other tensor is copied bit for bit, so norms stay in the
+time: each adapted weight becomes ``W + scale * B @ A`` (for DoRA, each row of that rescaled to
+its magnitude m) computed in float32 and cast back to the base's dtype (or ``dtype``); every other tensor is copied bit for bit, so norms stay in the
 Hugging Face convention (no +1) and a tied lm_head is not duplicated. Config, tokenizer and
 generation files are copied, and the folder appears at ``out_dir`` only when complete.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gemmaiku.atomic import atomic_dir
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.fuse.adapters import Adapter, layer_index, mlx_first_layer, read_adapter
+from gemmaiku.fuse.adapters import read_adapter
 from gemmaiku.fuse.base import (
     COPIED_FILES,
     SUPPORTED_MODEL_TYPES,
@@ -26,6 +26,8 @@ from gemmaiku.fuse.base import (
     read_base,
     read_config,
 )
+from gemmaiku.fuse.lora import Adapter, layer_index
+from gemmaiku.fuse.mlx_adapter import first_layer
 
 # --dtype choices -> torch dtype names; None keeps each tensor's own dtype.
 OUT_DTYPES = ("float32", "float16", "bfloat16")
@@ -69,7 +71,7 @@ def check_architecture(adapter: Adapter, base: BaseFolder) -> None:
 def check_fits(adapter: Adapter, base: BaseFolder) -> None:
     """Every adapter module must be a base weight of matching shape, in the blocks it may adapt."""
     check_architecture(adapter, base)
-    first = mlx_first_layer(adapter.num_layers, base.num_layers) if adapter.format == "mlx" else 0
+    first = first_layer(adapter.num_layers, base.num_layers) if adapter.format == "mlx" else 0
     problems = []
     for module, lora in sorted(adapter.modules.items()):
         key = base.modules.get(module)
@@ -169,8 +171,7 @@ def fuse_adapter(
                             continue
                         tensor = handle.get_tensor(key)
                         if key in by_key:
-                            fused = tensor.to(torch.float32) + by_key[key].delta()
-                            tensor = fused.to(cast or tensor.dtype)
+                            tensor = by_key[key].fuse(tensor).to(cast or tensor.dtype)
                         elif cast is not None and tensor.is_floating_point():
                             tensor = tensor.to(cast)
                         tensors[key] = tensor.contiguous()
