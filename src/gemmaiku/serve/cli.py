@@ -51,9 +51,11 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
     registry = Registry(allowed)
     for name, path in parsed:
         if path.suffix == ".gguf":
-            registry.add(served_from_gguf(name, path, n_threads=threads))
+            served = served_from_gguf(name, path, n_threads=threads)
         else:
-            registry.add(served_from_modelfile(name, path, n_threads=threads))
+            served = served_from_modelfile(name, path, n_threads=threads)
+        served.digest  # noqa: B018 - hash now (cached on disk), not during a client's first /api/tags
+        registry.add(served)
     return registry
 
 

@@ -55,20 +55,12 @@ FILE_TYPE_LABELS: dict[int, str] = {
 
 def gguf_details(path: Path) -> dict[str, Any]:
     """Family, parameter count and quantization of a GGUF, read from its header (no weights loaded)."""
-    from gguf import GGUFReader
+    from gemmaiku.runtime.gguf_info import read_gguf_info
 
-    try:
-        reader = GGUFReader(path)
-    except Exception as exc:  # gguf raises ValueError, struct errors, ...: all mean a bad file
-        raise GemmaikuError(f"{path} is not a readable GGUF file ({exc})") from None
-
-    def scalar(key: str) -> Any:
-        field_ = reader.fields.get(key)
-        return None if field_ is None else field_.contents()
-
-    family = str(scalar("general.architecture") or "unknown")
-    parameters = sum(int(t.n_elements) for t in reader.tensors)
-    file_type = scalar("general.file_type")
+    info = read_gguf_info(path)
+    family = str(info.metadata.get("general.architecture", "unknown"))
+    parameters = info.parameter_count
+    file_type = info.metadata.get("general.file_type")
     return {
         "format": "gguf",
         "family": family,
@@ -76,9 +68,43 @@ def gguf_details(path: Path) -> dict[str, Any]:
         "parameter_size": _human_count(parameters),
         "quantization_level": FILE_TYPE_LABELS.get(int(file_type), str(file_type)) if file_type is not None else "unknown",
         "parent_model": "",
-        "context_length": int(scalar(f"{family}.context_length") or 0),
+        "context_length": int(info.metadata.get(f"{family}.context_length") or 0),
         "parameter_count": parameters,
     }
+
+
+_DIGEST_LOCK = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, cached on disk by (path, size, mtime): hashing a 500 MB GGUF takes
+    seconds, too long for a client's first /api/tags (Open WebUI gives up after ~10 s)."""
+    import json
+
+    from gemmaiku.paths import cache_dir
+
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache_file = cache_dir() / "digests.json"
+    with _DIGEST_LOCK:
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return cache[key]
+        sha = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        cache[key] = sha.hexdigest()
+        try:
+            from gemmaiku.atomic import write_text_atomic
+
+            write_text_atomic(cache_file, json.dumps(cache))
+        except (OSError, GemmaikuError):
+            pass  # a read-only cache only costs speed
+        return cache[key]
 
 
 def _human_count(count: int) -> str:
@@ -117,11 +143,7 @@ class ServedModel:
     @property
     def digest(self) -> str:
         if self._digest is None:
-            sha = hashlib.sha256()
-            with self.path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    sha.update(block)
-            self._digest = sha.hexdigest()
+            self._digest = file_digest(self.path)
         return self._digest
 
     def modelfile_text(self) -> str:
