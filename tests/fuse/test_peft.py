@@ -163,3 +163,22 @@ def test_all_projections_default(tiny_base, tmp_path):
     )
     changed = {key for key in base if not base[key].equal(fused[key])}
     assert len(changed) == 2 * len(ALL_PROJECTIONS)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_stored_lm_head(tied, tiny_base, tmp_path):
+    """A tied lm_head stored anyway is dropped (HF convention); an untied one is kept."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from .helpers import edit_json
+
+    base = shutil.copytree(tiny_base, tmp_path / "base")
+    weights = load_weights(base)
+    weights["lm_head.weight"] = weights["model.embed_tokens.weight"].clone()
+    save_file(weights, base / "model.safetensors", metadata={"format": "pt"})
+    edit_json(base / "config.json", tie_word_embeddings=tied)
+    adapter = make_peft_adapter(tiny_base, tmp_path / "adapter")
+    fused = load_weights(fuse_adapter(base, adapter, tmp_path / "out"))
+    assert ("lm_head.weight" in fused) is not tied

@@ -18,7 +18,7 @@ FOLDER = click.Path(path_type=Path, file_okay=False)
     "--base",
     "base_dir",
     type=FOLDER,
-    help="Base model folder (Hugging Face safetensors, e.g. from `gemmaiku base`).",
+    help="Base model folder (Hugging Face safetensors) [default: the one `gemmaiku base` made].",
 )
 @click.option(
     "--adapter",
@@ -50,12 +50,15 @@ def fuse(base_dir, adapter_dir, out_dir, dtype, convert_to, force, as_json) -> N
     """Fuse a LoRA adapter (peft or mlx_lm) into its base model.
 
     Checks that every adapter tensor fits a base weight before writing anything, merges in
-    float32 (W += scale * B @ A), and writes a Hugging Face folder with the config and tokenizer.
+    float32 (W += scale * B @ A; DoRA rescales rows to its magnitudes), and writes a Hugging Face
+    folder with the base's config and tokenizer. --convert-to rewrites the adapter in the other
+    format instead; both fuse to identical weights.
 
     \b
     Examples:
-      gemmaiku fuse --base ~/.cache/gemmaiku/base --adapter adapters/gemmaiku --out fused
-      gemmaiku fuse --adapter adapters/gemmaiku --out adapter-mlx --convert-to mlx
+      gemmaiku base && gemmaiku fuse --adapter my-adapter --out fused
+      gemmaiku fuse --base ~/.cache/gemmaiku/base/gemma3-270m --adapter my-adapter --out fused --json
+      gemmaiku fuse --adapter my-adapter --out my-adapter-mlx --convert-to mlx
     """
     from gemmaiku.fuse import convert_adapter, fuse_adapter, read_adapter
 
@@ -68,18 +71,32 @@ def fuse(base_dir, adapter_dir, out_dir, dtype, convert_to, force, as_json) -> N
         summary = {"action": "convert", "from": source, "to": convert_to, "out": str(out)}
         message = f"converted the {source} adapter to {convert_to}: {out}"
     else:
-        if base_dir is None:
-            raise GemmaikuError("--base is required to fuse (give the base model folder)")
+        base_dir = base_dir or default_base()
         out = fuse_adapter(
             base_dir, adapter_dir, out_dir, dtype=dtype, force=force, progress=not as_json
         )
         adapter = read_adapter(adapter_dir)
+        kind = f"{adapter.format} {'DoRA' if adapter.dora else 'LoRA'}"
         summary = {
             "action": "fuse",
             "format": adapter.format,
+            "dora": adapter.dora,
             "modules": len(adapter.modules),
+            "base": str(base_dir),
             "out": str(out),
         }
-        message = f"fused {len(adapter.modules)} {adapter.format} LoRA modules into {out}"
+        message = f"fused {len(adapter.modules)} {kind} modules into {out}"
     summary["seconds"] = round(time.perf_counter() - start, 2)
     click.echo(json.dumps(summary) if as_json else f"{message} ({summary['seconds']} s)")
+
+
+def default_base() -> Path:
+    """The base folder `gemmaiku base` writes by default, if it is there."""
+    from gemmaiku.base import default_base_dir
+
+    folder = default_base_dir()
+    if not (folder / "config.json").is_file():
+        raise GemmaikuError(
+            f"no base model at {folder} (run `gemmaiku base` first, or give --base)"
+        )
+    return folder
