@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "inspect": "gemmaiku.export.cli:inspect",
     "fuse": "gemmaiku.fuse.cli:fuse",
     "modelfile": "gemmaiku.modelfile.cli:modelfile",
+    "eval": "gemmaiku.evaluate.cli:eval_group",
+    "bench": "gemmaiku.bench.cli:bench",
 }
 
 

@@ -1,0 +1,117 @@
+"""Running prompts against a target: fixed seeds, a progress bar, Ctrl-C keeps what finished.
+
+Sample ``i`` of every prompt uses seed ``seed + i``, so a run is repeatable on one backend and the
+same prompt sees the same seeds across targets and temperatures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemmaiku.errors import GemmaikuError
+from gemmaiku.evaluate.scoring import Sample, judge
+from gemmaiku.evaluate.suite import Prompt
+from gemmaiku.evaluate.targets import Reply, Target
+
+# What every evaluation sends unless told otherwise: the shipped Modelfile's sampling
+# (temperature 0.6, repeat_penalty 1.1) and a reply budget that fits a haiku with room to ramble.
+DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.6, "top_k": 40, "top_p": 0.9, "repeat_penalty": 1.1,
+                                   "num_predict": 96}
+
+
+@dataclass
+class Outcome:
+    samples: list[Sample]
+    partial: bool = False
+    errors: list[str] = field(default_factory=list)  # conversations cut short (context full...)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def make_sample(prompt: Prompt, index: int, seed: int | None, reply: Reply, **extra: Any) -> Sample:
+    ok, distance, codes, reasons = judge(reply.text)
+    return Sample(prompt.id, prompt.category, prompt.text, index, seed, reply.text, ok, distance, codes, reasons,
+                  reply.generated_tokens, reply.prompt_tokens, reply.finish_reason,
+                  round(reply.ttft_s, 4), round(reply.total_s, 4), {**reply.extra, **extra})
+
+
+def sample_options(options: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+    return {**options, "seed": seed} if seed is not None else dict(options)
+
+
+def run_single(target: Target, prompts: Sequence[Prompt], *, samples: int, seed: int,
+               options: Mapping[str, Any], system: str | None, advance: Callable[[int], None],
+               extra: Mapping[str, Any] | None = None) -> Outcome:
+    """Each prompt ``samples`` times (seeds seed, seed+1, ...), as one user turn."""
+    out: list[Sample] = []
+    try:
+        for prompt in prompts:
+            messages = prompt.with_system(system)
+            for i in range(samples):
+                reply = target.generate(messages, sample_options(options, seed + i))
+                out.append(make_sample(prompt, i, seed + i, reply, **(extra or {})))
+                advance(1)
+    except KeyboardInterrupt:
+        return Outcome(out, partial=True)
+    return Outcome(out)
+
+
+def conversation_chains(prompts: Sequence[Prompt], conversations: int, turns: int) -> list[list[Prompt]]:
+    """``conversations`` chains of ``turns`` user prompts: chain c takes prompts c*turns, ...,
+    wrapping around, so every turn brings a new request into a growing conversation."""
+    pool = [p for p in prompts if len(p.messages) == 1 or p.messages[0]["role"] != "assistant"]
+    if not pool:
+        return []
+    return [[pool[(c * turns + t) % len(pool)] for t in range(turns)] for c in range(conversations)]
+
+
+def run_continuous(target: Target, chains: Sequence[Sequence[Prompt]], *, seed: int,
+                   options: Mapping[str, Any], system: str | None, advance: Callable[[int], None],
+                   extra: Mapping[str, Any] | None = None) -> Outcome:
+    """Multi-turn conversations: the model's own replies stay in context; one sample per turn.
+    Turn ``t`` of chain ``c`` uses seed ``seed + c``, plus ``t`` (distinct per turn)."""
+    out: list[Sample] = []
+    errors: list[str] = []
+    try:
+        for c, chain in enumerate(chains):
+            messages: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+            for t, prompt in enumerate(chain):
+                messages.append({"role": "user", "content": prompt.text})
+                turn_seed = seed + 1000 * c + t
+                try:
+                    reply = target.generate(messages, sample_options(options, turn_seed))
+                except GemmaikuError as exc:  # e.g. the conversation outgrew the context
+                    errors.append(f"conversation {c} stopped at turn {t + 1}: {exc}")
+                    advance(len(chain) - t)
+                    break
+                out.append(make_sample(prompt, c, turn_seed, reply, turn=t + 1, conversation=c, **(extra or {})))
+                messages.append({"role": "assistant", "content": reply.text.strip() or "..."})
+                advance(1)
+    except KeyboardInterrupt:
+        return Outcome(out, partial=True, errors=errors)
+    return Outcome(out, errors=errors)

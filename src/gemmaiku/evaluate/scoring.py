@@ -1,0 +1,132 @@
+"""Scoring: each reply judged by the strict 5-7-5 validator, rates with Wilson 95% intervals.
+
+The Wilson score interval (Wilson 1927) keeps a rate's interval inside [0, 1] and stays honest for
+small n and for rates near 0 or 1, where the normal approximation p +- z*sqrt(p(1-p)/n) fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (low, high) for ``successes`` out of ``n``; (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Sample:
+    """One generated reply and its verdict."""
+
+    prompt_id: str
+    category: str
+    prompt: str
+    sample: int
+    seed: int | None
+    reply: str
+    ok: bool
+    distance: int
+    codes: list[str]
+    reasons: list[str]
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+    finish_reason: str = ""
+    ttft_s: float = 0.0
+    total_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)  # turn index, temperature, guard...
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge(reply_text: str) -> tuple[bool, int, list[str], list[str]]:
+    from gemmaiku.prosody import check_haiku
+
+    verdict = check_haiku(reply_text)
+    return verdict.ok, verdict.distance, verdict.codes, verdict.reasons
+
+
+@dataclass(frozen=True)
+class Rate:
+    passed: int
+    n: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.n if self.n else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.passed, self.n)
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = self.interval
+        return {"passed": self.passed, "n": self.n, "rate": round(self.rate, 4),
+                "ci95": [round(low, 4), round(high, 4)]}
+
+    def show(self) -> str:
+        """'62.5% [40.9, 80.0] (10/16)' for tables."""
+        low, high = self.interval
+        return f"{100 * self.rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({self.passed}/{self.n})"
+
+
+def rate_of(samples: Iterable[Sample]) -> Rate:
+    items = list(samples)
+    return Rate(sum(s.ok for s in items), len(items))
+
+
+def group_rates(samples: Sequence[Sample], key: Callable[[Sample], Any]) -> dict[Any, Rate]:
+    """Rates per key, keys in first-seen order."""
+    groups: dict[Any, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(key(s), []).append(s)
+    return {k: rate_of(v) for k, v in groups.items()}
+
+
+def failure_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    """How many failing replies had each failure code (a reply can have several)."""
+    counts = Counter(code for s in samples for code in dict.fromkeys(s.codes))
+    return dict(counts.most_common())
+
+
+def worst(samples: Sequence[Sample], k: int = 5) -> list[Sample]:
+    """The ``k`` failing replies farthest from a haiku, one per prompt, longest distance first."""
+    seen: set[str] = set()
+    out: list[Sample] = []
+    for s in sorted((s for s in samples if not s.ok), key=lambda s: (-s.distance, s.prompt_id, s.sample)):
+        if s.prompt_id not in seen:
+            seen.add(s.prompt_id)
+            out.append(s)
+        if len(out) == k:
+            break
+    return out
+
+
+def summarize(samples: Sequence[Sample], *, worst_k: int = 5) -> dict[str, Any]:
+    """Overall and per-category rates, failure counts and worst examples, as plain data."""
+    tokens = [s.generated_tokens for s in samples]
+    return {
+        "overall": rate_of(samples).to_dict(),
+        "categories": {c: r.to_dict() for c, r in group_rates(samples, lambda s: s.category).items()},
+        "failures": failure_counts(samples),
+        "failures_by_category": {
+            c: failure_counts([s for s in samples if s.category == c])
+            for c in dict.fromkeys(s.category for s in samples)
+        },
+        "mean_generated_tokens": round(sum(tokens) / len(tokens), 2) if tokens else 0.0,
+        "worst": [s.to_dict() for s in worst(samples, worst_k)],
+    }

@@ -1,0 +1,67 @@
+"""Wilson intervals against published values; aggregation on known verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from gemmaiku.evaluate.scoring import Rate, Sample, failure_counts, group_rates, summarize, wilson, worst
+from tests.evaluate.conftest import HAIKU, PREAMBLE, PROSE, SHORT
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        # Newcombe (1998), Stat. Med. 17:857, Table I, method 3 (Wilson score, no correction)
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+        # symmetric and boundary cases
+        (5, 10, 0.2366, 0.7634),
+        (0, 10, 0.0, 0.2775),
+        (10, 10, 0.7225, 1.0),
+    ],
+)
+def test_wilson_matches_published_values(k, n, low, high):
+    got_low, got_high = wilson(k, n)
+    assert got_low == pytest.approx(low, abs=5e-5)
+    assert got_high == pytest.approx(high, abs=5e-5)
+
+
+def test_wilson_edges():
+    assert wilson(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson(11, 10)
+    low, high = wilson(3, 7)
+    assert 0 < low < 3 / 7 < high < 1
+    # narrower with more data at the same rate
+    assert wilson(30, 70)[1] - wilson(30, 70)[0] < high - low
+
+
+def _sample(pid, category, text, i=0):
+    from gemmaiku.evaluate.scoring import judge
+
+    ok, distance, codes, reasons = judge(text)
+    return Sample(pid, category, "p", i, i, text, ok, distance, codes, reasons, generated_tokens=10)
+
+
+def test_summary_counts_rates_reasons_and_worst():
+    samples = [
+        _sample("h1", "haiku", HAIKU), _sample("h2", "haiku", HAIKU), _sample("h3", "haiku", SHORT),
+        _sample("e1", "essay", PROSE), _sample("e1", "essay", PROSE, 1), _sample("c1", "code", PREAMBLE),
+    ]
+    rates = group_rates(samples, lambda s: s.category)
+    assert rates == {"haiku": Rate(2, 3), "essay": Rate(0, 2), "code": Rate(0, 1)}
+    counts = failure_counts(samples)
+    assert counts["chatter"] == 1 and counts["prose"] == 2 and counts["line_count"] >= 2
+    summary = summarize(samples, worst_k=2)
+    assert summary["overall"] == {"passed": 2, "n": 6, "rate": 0.3333, "ci95": [0.0968, 0.7]}
+    assert summary["categories"]["haiku"]["passed"] == 2
+    # worst: one per prompt, farthest first (the prose essay), never a passing reply
+    ids = [s["prompt_id"] for s in summary["worst"]]
+    assert ids[0] == "e1" and len(ids) == 2 and len(set(ids)) == 2
+    assert all(not s.ok for s in worst(samples, 10))
+
+
+def test_rate_show():
+    assert Rate(5, 10).show() == "50.0% [23.7, 76.3] (5/10)"
