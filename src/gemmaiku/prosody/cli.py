@@ -54,10 +54,14 @@ def count(text: tuple[str, ...], as_json: bool) -> None:
 def read_input(source: str) -> str:
     """Text of FILE or stdin ('-'), as UTF-8; binary or huge input is a one-line error."""
     if source == "-":
+        if sys.stdin.isatty():
+            raise GemmaikuError("no input: give a FILE, or pipe haiku into stdin (gemmaiku check - < haiku.txt)")
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         name = "stdin"
     else:
         path = Path(source)
+        if path.is_dir():
+            raise GemmaikuError(f"{source} is a folder (give a text file of haiku, or - for stdin)")
         if not path.is_file():
             raise GemmaikuError(f"no such file: {source} (give a text file of haiku, or - for stdin)")
         try:
@@ -111,19 +115,29 @@ def check(source: str, as_json: bool, lenient: bool) -> None:
     blocks = split_blocks(read_input(source))
     if not blocks:
         raise GemmaikuError(f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)")
-    console = None if as_json else _console()
+    emit = None if as_json else _emitter()
     failed = 0
     for i, block in enumerate(_progress(blocks), 1):
         verdict = check_haiku(block, strict=not lenient)
         failed += not verdict.ok
-        if as_json:
+        if emit is None:
             click.echo(json.dumps({"index": i, **verdict.to_dict()}, ensure_ascii=False))
-            continue
-        _print_verdict(console, i, verdict)
-    if console is not None and len(blocks) > 1:
-        console.print(f"{len(blocks) - failed}/{len(blocks)} passed")
+        else:
+            _print_verdict(emit, i, verdict)
+    if emit is not None and len(blocks) > 1:
+        emit(f"{len(blocks) - failed}/{len(blocks)} passed", None)
     if failed:
         sys.exit(1)
+
+
+def _emitter():
+    """print(text, style): rich colours on a terminal, plain and fast lines otherwise."""
+    if not sys.stdout.isatty():
+        return lambda text, style: click.echo(text)
+    from rich.markup import escape
+
+    console = _console()
+    return lambda text, style: console.print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
 
 
 def _progress(blocks: list[str]):
@@ -136,15 +150,12 @@ def _progress(blocks: list[str]):
     return track(blocks, description="checking", console=Console(stderr=True), transient=True)
 
 
-def _print_verdict(console, index: int, verdict) -> None:
-    from rich.markup import escape
-
-    mark = "[green]PASS[/green]" if verdict.ok else "[red]FAIL[/red]"
-    console.print(f"{mark} #{index} (distance {verdict.distance})")
+def _print_verdict(emit, index: int, verdict) -> None:
+    emit(f"{'PASS' if verdict.ok else 'FAIL'} #{index} (distance {verdict.distance})",
+         "bold green" if verdict.ok else "bold red")  # fmt: skip
     for line in verdict.lines:
-        counts = "/".join(map(str, line.counts))
+        counts = ",".join(map(str, line.counts))  # "4,5/5": could be 4 or 5, needs 5
         target = f"/{line.target}" if line.target is not None else ""
-        style = "green" if line.ok else "red"
-        console.print(f"  [{style}]{counts:>5}{target}[/{style}]  {escape(line.text[:120])}")
+        emit(f"  {counts + target:>7}  {line.text[:120]}", "green" if line.ok else "red")
     for reason in verdict.reasons:
-        console.print(f"  [red]- {escape(reason)}[/red]")
+        emit(f"  - {reason}", "red")
