@@ -99,8 +99,11 @@ CHATTY = [
     ("> " + BASHO.replace("\n", "\n> "), "markdown"),
     ("- " + BASHO.replace("\n", "\n- "), "markdown"),
     (BASHO.replace("pond\n", "pond (5)\n", 1), "annotation"),
-    ("Line 1: " + BASHO.replace("\n", "\nLine 2: ", 1).replace("pond\nSplash", "pond\nLine 3: Splash"),
-     "markdown"),
+    (
+        "Line 1: "
+        + BASHO.replace("\n", "\nLine 2: ", 1).replace("pond\nSplash", "pond\nLine 3: Splash"),
+        "markdown",
+    ),
     (BASHO + "\nIn this haiku, the frog breaks the silence.", "postscript"),
     (BASHO + "\nThe poem contrasts sound and stillness.", "postscript"),
     (BASHO + "\n\u2014 Matsuo Bash\u014d", "attribution"),

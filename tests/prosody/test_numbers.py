@@ -53,5 +53,15 @@ def test_huge_numbers_read_digit_by_digit() -> None:
 
 
 def test_cardinal_scales() -> None:
-    assert cardinal(999_999) == ["nine", "hundred", "ninety", "nine", "thousand", "nine", "hundred", "ninety", "nine"]
+    assert cardinal(999_999) == [
+        "nine",
+        "hundred",
+        "ninety",
+        "nine",
+        "thousand",
+        "nine",
+        "hundred",
+        "ninety",
+        "nine",
+    ]
     assert cardinal(2_000_000_001) == ["two", "billion", "one"]

@@ -84,6 +84,7 @@ def held_out_report(limit: int | None = None) -> dict[str, dict[str, float]]:
     except ImportError:
         pass
     else:
+
         def package(word: str) -> tuple[int, tuple[int, ...]]:
             n = syllables.estimate(word)
             return n, (n,)
@@ -147,13 +148,19 @@ def speed() -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gemmaiku.bench.prosody", description=__doc__.split("\n")[0])
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N held-out words")
+    parser = argparse.ArgumentParser(
+        prog="python -m gemmaiku.bench.prosody", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="score only the first N held-out words"
+    )
     parser.add_argument("--errors", type=int, default=0, help="also print K held-out mistakes")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
     args = parser.parse_args(argv)
     tuning, held = splits()
-    print(f"CMUdict alphabetic words: {len(tuning)} tuning, {len(held)} held out ({HELD_OUT_PERCENT}%)")
+    print(
+        f"CMUdict alphabetic words: {len(tuning)} tuning, {len(held)} held out ({HELD_OUT_PERCENT}%)"
+    )
     for name, row in held_out_report(args.limit).items():
         print(
             f"{name:22s} n={row['words']:6d}  primary in CMU {row['primary_in_cmu']:.1%}  "

@@ -35,11 +35,17 @@ def count(text: tuple[str, ...], as_json: bool) -> None:
 
     line = " ".join(text)
     if len(line) > 10_000:
-        raise GemmaikuError(f"text is {len(line)} characters (give at most 10000; use check for files)")
+        raise GemmaikuError(
+            f"text is {len(line)} characters (give at most 10000; use check for files)"
+        )
     totals, words = line_syllables(line)
     if as_json:
-        click.echo(json.dumps({"text": line, "counts": list(totals),
-                               "words": [w.to_dict() for w in words]}, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"text": line, "counts": list(totals), "words": [w.to_dict() for w in words]},
+                ensure_ascii=False,
+            )
+        )
         return
     from rich.table import Table
 
@@ -55,7 +61,9 @@ def read_input(source: str) -> str:
     """Text of FILE or stdin ('-'), as UTF-8; binary or huge input is a one-line error."""
     if source == "-":
         if sys.stdin.isatty():
-            raise GemmaikuError("no input: give a FILE, or pipe haiku into stdin (gemmaiku check - < haiku.txt)")
+            raise GemmaikuError(
+                "no input: give a FILE, or pipe haiku into stdin (gemmaiku check - < haiku.txt)"
+            )
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         name = "stdin"
     else:
@@ -63,21 +71,31 @@ def read_input(source: str) -> str:
         if path.is_dir():
             raise GemmaikuError(f"{source} is a folder (give a text file of haiku, or - for stdin)")
         if not path.is_file():
-            raise GemmaikuError(f"no such file: {source} (give a text file of haiku, or - for stdin)")
+            raise GemmaikuError(
+                f"no such file: {source} (give a text file of haiku, or - for stdin)"
+            )
         try:
             with path.open("rb") as fh:
                 data = fh.read(MAX_INPUT_BYTES + 1)
         except OSError as exc:
-            raise GemmaikuError(f"cannot read {source}: {exc.strerror} (check the path and permissions)") from None
+            raise GemmaikuError(
+                f"cannot read {source}: {exc.strerror} (check the path and permissions)"
+            ) from None
         name = source
     if len(data) > MAX_INPUT_BYTES:
-        raise GemmaikuError(f"{name} is over {MAX_INPUT_BYTES // 2**20} MiB (split it into smaller files)")
+        raise GemmaikuError(
+            f"{name} is over {MAX_INPUT_BYTES // 2**20} MiB (split it into smaller files)"
+        )
     if b"\x00" in data:
-        raise GemmaikuError(f"{name} looks binary (has NUL bytes); give UTF-8 text, haiku separated by blank lines")
+        raise GemmaikuError(
+            f"{name} looks binary (has NUL bytes); give UTF-8 text, haiku separated by blank lines"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise GemmaikuError(f"{name} is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8") from None
+        raise GemmaikuError(
+            f"{name} is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8"
+        ) from None
 
 
 def split_blocks(text: str) -> list[str]:
@@ -96,9 +114,15 @@ def split_blocks(text: str) -> list[str]:
 
 @click.command()
 @click.argument("source", default="-", metavar="[FILE|-]")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object per haiku, one per line (JSON Lines).")
-@click.option("--lenient", is_flag=True, help="Strip chatter (preamble, title, quotes) before checking.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per haiku, one per line (JSON Lines).",
+)
+@click.option(
+    "--lenient", is_flag=True, help="Strip chatter (preamble, title, quotes) before checking."
+)
 def check(source: str, as_json: bool, lenient: bool) -> None:
     """Check haiku in FILE (or stdin) are strict 5-7-5; exit 0 only if all pass.
 
@@ -114,7 +138,9 @@ def check(source: str, as_json: bool, lenient: bool) -> None:
 
     blocks = split_blocks(read_input(source))
     if not blocks:
-        raise GemmaikuError(f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)")
+        raise GemmaikuError(
+            f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)"
+        )
     emit = None if as_json else _emitter()
     failed = 0
     for i, block in enumerate(_progress(blocks), 1):
@@ -137,7 +163,9 @@ def _emitter():
     from rich.markup import escape
 
     console = _console()
-    return lambda text, style: console.print(f"[{style}]{escape(text)}[/{style}]" if style else escape(text))
+    return lambda text, style: console.print(
+        f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
+    )
 
 
 def _progress(blocks: list[str]):

@@ -37,22 +37,34 @@ CHATTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
         ("title", r"^(title|haiku|poem)\s*(#?\d+)?\s*[:\-–—]"),
-        ("preamble", r"^(sure|certainly|of course|absolutely|okay|ok|alright|gladly|here you go)"
-                     r"\s*(!|:|[,.]\s*(here|i|let|this|below)\b|$)"),
-        ("preamble", rf"^(here('s| is| are| goes)|below is|this is|i('ve| have)? ?(written|"
-                     rf"composed|crafted|made)|let me|allow me|i'd be|i would be)\b.*\b{POEM}\b"),
+        (
+            "preamble",
+            r"^(sure|certainly|of course|absolutely|okay|ok|alright|gladly|here you go)"
+            r"\s*(!|:|[,.]\s*(here|i|let|this|below)\b|$)",
+        ),
+        (
+            "preamble",
+            rf"^(here('s| is| are| goes)|below is|this is|i('ve| have)? ?(written|"
+            rf"composed|crafted|made)|let me|allow me|i'd be|i would be)\b.*\b{POEM}\b",
+        ),
         ("preamble", rf"\b{POEM}\b.*:$"),
         ("preamble", r"^here('s| is| are) (a|an|your|my|the following|some|one)\b.*:$"),
         ("preamble", r"^(as requested|as you asked|in response to)\b"),
-        ("postscript", r"^(i hope (you|this|that|it) |hope (you|this|that|it) (enjoy|like)|"
-                       r"let me know|feel free to|would you like (another|more|me|a)\b|"
-                       r"if you('d| would) like|note\s*:|p\.?s\.?\b|explanation\s*:|"
-                       r"syllables?( count)?\s*:)"),
+        (
+            "postscript",
+            r"^(i hope (you|this|that|it) |hope (you|this|that|it) (enjoy|like)|"
+            r"let me know|feel free to|would you like (another|more|me|a)\b|"
+            r"if you('d| would) like|note\s*:|p\.?s\.?\b|explanation\s*:|"
+            r"syllables?( count)?\s*:)",
+        ),
         ("postscript", r"^enjoy(\s*[!.]?$| (it|this)\s*[!.]?$| (the|this|my) (haiku|poem))"),
-        ("postscript", rf"^in (this|the|my) {POEM}\b|^(this|the) {POEM}\b,? (captures|"
-                       r"uses|reflects|evokes|describes|follows|paints|explores|"
-                       r"conveys|expresses|celebrates|shows|highlights|combines|contrasts|"
-                       r"plays|tries|aims|invites|focuses|consists|features)\b"),
+        (
+            "postscript",
+            rf"^in (this|the|my) {POEM}\b|^(this|the) {POEM}\b,? (captures|"
+            r"uses|reflects|evokes|describes|follows|paints|explores|"
+            r"conveys|expresses|celebrates|shows|highlights|combines|contrasts|"
+            r"plays|tries|aims|invites|focuses|consists|features)\b",
+        ),
         ("postscript", r"\b5\s*[-/,]\s*7\s*[-/,]\s*5\b"),
         ("attribution", r"^(—|–|--|~)\s*[\w.]+(\s+[\w.]+){0,3}$"),  # — Matsuo Bashō
     )

@@ -144,7 +144,9 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
         return _sum_words([p for p in lower.split(".") if p]), "estimate"
     if breaks:  # naïve -> na + ive: the marked vowel starts a syllable
         cuts = [0, *sorted(set(breaks)), len(lower)]
-        return _sum_words([lower[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]), "estimate"
+        return _sum_words(
+            [lower[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+        ), "estimate"
     return estimate(letters), "estimate"
 
 
