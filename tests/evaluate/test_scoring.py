@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gemmaiku.evaluate.scoring import Rate, Sample, failure_counts, group_rates, summarize, wilson, worst
+from gemmaiku.evaluate.scoring import (
+    Rate,
+    Sample,
+    failure_counts,
+    group_rates,
+    summarize,
+    wilson,
+    worst,
+)
 from tests.evaluate.conftest import HAIKU, PREAMBLE, PROSE, SHORT
 
 

@@ -7,7 +7,14 @@ from click.testing import CliRunner
 
 from gemmaiku.cli import cli, main
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.evaluate.targets import GGUFTarget, GuardedTarget, OllamaTarget, OpenAITarget, open_target, parse_target
+from gemmaiku.evaluate.targets import (
+    GGUFTarget,
+    GuardedTarget,
+    OllamaTarget,
+    OpenAITarget,
+    open_target,
+    parse_target,
+)
 
 
 def test_http_kinds_parse_base_and_model():

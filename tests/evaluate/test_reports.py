@@ -1,0 +1,183 @@
+"""The eval verbs end to end on a scripted target: known rates land in JSON, Markdown and PNG."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
+from gemmaiku.cli import cli
+from gemmaiku.evaluate.suite import SUITE_CATEGORIES, builtin_suite
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+def read(out):
+    return json.loads((out / "report.json").read_text()), (out / "report.md").read_text()
+
+
+def test_adversarial_report_has_the_known_rates(scripted, prompts_file, tmp_path):
+    out = tmp_path / "adv"
+    result = run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "-n", "2", "--seed", "7",
+                 "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "strict 5-7-5: 6/24 = 25.0%" in result.output
+    payload, md = read(out)
+    summary = payload["summary"]
+    assert summary["overall"]["passed"] == 6 and summary["overall"]["n"] == 24
+    assert summary["categories"]["haiku_request"] == {"passed": 6, "n": 6, "rate": 1.0, "ci95": [0.6097, 1.0]}
+    assert summary["categories"]["essay"]["rate"] == 0.0
+    assert summary["failures"]["prose"] == 6 and summary["failures"]["chatter"] == 6
+    assert {w["category"] for w in summary["worst"]} == {"essay", "code", "yes_no"}
+    # the markdown shows the same numbers, the command and the failures
+    assert "25.0% [12.0, 44.9] (6/24)" in md and "100.0% [61.0, 100.0] (6/6)" in md
+    assert f"Command: `{payload['provenance']['command']}`" in md
+    assert "| prose | 6 | 25.0% |" in md and "## Worst replies" in md
+    assert (out / "categories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and json.loads(lines[0])["seed"] == 7 and json.loads(lines[1])["seed"] == 8
+    # fixed seeds and the default system prompt went to the target
+    sent = scripted.seen
+    assert [s["options"]["seed"] for s in sent[:2]] == [7, 8]
+    assert sent[0]["messages"][0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
+    assert sent[0]["options"]["temperature"] == 0.6 and sent[0]["options"]["num_predict"] == 96
+    assert scripted.closed
+
+
+def test_system_none_and_custom(scripted, prompts_file, tmp_path):
+    run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "-n", "1", "--system", "none",
+        "--per-category", "1", "--out", str(tmp_path / "a"), "--quiet")
+    assert [m["role"] for m in scripted.seen[0]["messages"]] == ["user"]
+    assert len(scripted.seen) == 4  # one prompt per category
+    run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "-n", "1", "--system", "Be brief.",
+        "--category", "essay", "--out", str(tmp_path / "b"), "--quiet")
+    assert scripted.seen[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_guard_retries_until_valid(scripted, prompts_file, tmp_path):
+    calls = iter([PROSE_REPLY, HAIKU_REPLY])
+    scripted.script = {}
+    original = scripted.generate
+
+    def flaky(messages, options):
+        reply = original(messages, options)
+        return dataclasses.replace(reply, text=next(calls, HAIKU_REPLY))
+
+    scripted.generate = flaky
+    out = tmp_path / "g"
+    run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "--category", "essay",
+        "--per-category", "1", "-n", "1", "--guard", "3", "--seed", "5", "--out", str(out), "--quiet")
+    payload, _ = read(out)
+    assert payload["summary"]["overall"]["passed"] == 1
+    sample = json.loads((out / "samples.jsonl").read_text())
+    assert sample["extra"]["guard"] == {"attempts": 2, "valid": True, "distance": 0}
+    assert [s["options"]["seed"] for s in scripted.seen] == [5, 6]
+    assert scripted.seen[1]["options"]["temperature"] >= 0.7
+    assert payload["targets"][0]["guard"] == 3
+
+
+def test_ctrl_c_keeps_partial_results(scripted, prompts_file, tmp_path):
+    original = scripted.generate
+
+    def interrupting(messages, options):
+        if len(scripted.seen) == 5:
+            raise KeyboardInterrupt
+        return original(messages, options)
+
+    scripted.generate = interrupting
+    out = tmp_path / "p"
+    result = CliRunner().invoke(cli, ["eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file),
+                                      "--out", str(out), "--quiet"])
+    assert result.exit_code == 130
+    payload, md = read(out)
+    assert payload["partial"] is True and payload["summary"]["overall"]["n"] == 5
+    assert "Partial run" in md
+
+
+def test_sweep_report_per_temperature_and_turn(scripted, prompts_file, tmp_path):
+    out = tmp_path / "sweep"
+    result = run("eval", "sweep", "-t", "fake:x", "--prompts", str(prompts_file), "--temperatures", "0:0.4:0.2",
+                 "--per-category", "1", "--turns", "3", "--conversations", "2", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    payload, md = read(out)
+    s = payload["summary"]
+    assert list(s["single"]["by_temperature"]) == ["0.0", "0.2", "0.4"]
+    assert s["single"]["by_temperature"]["0.2"] == {"passed": 1, "n": 4, "rate": 0.25, "ci95": [0.0456, 0.6994]}
+    cont = s["continuous"]
+    assert list(cont["by_turn"]) == ["1", "2", "3"] and cont["by_turn"]["1"]["n"] == 6  # 2 conversations x 3 T
+    temps = [x["options"]["temperature"] for x in scripted.seen]
+    assert sorted(set(temps)) == [0.0, 0.2, 0.4]
+    # continuous mode: the conversation grows, the model's replies stay in context
+    longest = max(scripted.seen, key=lambda x: len(x["messages"]))
+    assert [m["role"] for m in longest["messages"]] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "## Continuous generation: adherence per turn" in md and "| 0.2 |" in md
+    for name in ("temperature.png", "turns.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path):
+    out = tmp_path / "abl"
+    result = run("eval", "ablate", "--base", "fake:base", "--q4", "fake:q4", "--q8", "fake:q8",
+                 "--prompts", str(prompts_file), "--per-category", "1", "-n", "1", "--guard", "2",
+                 "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    payload, md = read(out)
+    labels = [a["label"] for a in payload["arms"]]
+    assert labels == ["base + system prompt", "fine-tuned + system prompt", "fine-tuned, no system prompt",
+                      "Q8_0", "Q4_K_M", "unguarded", "guarded"]
+    assert any("F16" in s for s in payload["skipped"])
+    # distinct runs: base+sys, q4+sys, q4 none, q8+sys, q4 guarded (q4+sys reused three times)
+    assert 5 * 4 <= len(scripted.seen) <= 5 * 4 + 4 * 2
+    assert payload["arms"][0]["overall"]["n"] == 4
+    assert "## quantization" in md and "## Skipped" in md
+    assert (out / "ablations.png").exists()
+
+
+def test_builtin_suite_shape():
+    prompts = builtin_suite()
+    by_cat = {}
+    for p in prompts:
+        by_cat.setdefault(p.category, []).append(p)
+    assert set(by_cat) == set(SUITE_CATEGORIES)
+    assert all(10 <= len(v) <= 15 for v in by_cat.values())
+    assert len({p.id for p in prompts}) == len(prompts)
+    assert min(len(p.text) for p in by_cat["long_input"]) > 600
+
+
+def test_builtin_suite_is_held_out_from_the_corpus():
+    """No suite prompt appears (normalized) among the corpus' user turns: the suite stays a test."""
+    from pathlib import Path
+
+    from gemmaiku.data.corpus import normalize_text, read_jsonl
+    from gemmaiku.paths import REPO_ROOT
+
+    sources = sorted(Path(REPO_ROOT / "data" / "sources").glob("*.jsonl"))
+    if not sources:
+        pytest.skip("no corpus sources in this checkout")
+    seen = {normalize_text(m["content"]) for f in sources for c in read_jsonl(f).conversations
+            for m in c.messages if m["role"] == "user"}
+    leaked = [p.id for p in builtin_suite() if normalize_text(p.text) in seen]
+    assert leaked == []
+
+
+def test_test_split_prompts_end_with_a_user_turn(tmp_path):
+    from gemmaiku.evaluate.suite import test_split
+
+    path = tmp_path / "test.jsonl"
+    path.write_text(json.dumps({"category": "essay", "messages": [
+        {"role": "system", "content": "S"}, {"role": "user", "content": "u1"}, {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "u2"}, {"role": "assistant", "content": "a2"}]}) + "\n")
+    [prompt] = test_split(path)
+    assert prompt.category == "test:essay" and prompt.text == "u2"
+    assert [m["role"] for m in prompt.with_system("X")] == ["system", "user", "assistant", "user"]
+    assert prompt.with_system("X")[0]["content"] == "S"  # the conversation's own system prompt wins
+
+
+HAIKU_REPLY = "Snow on the cedar\nthe kettle starts its low song\nsteam writes on the pane"
+PROSE_REPLY = "Here is a long answer in prose, which goes on for far too many words to be a haiku at all."
