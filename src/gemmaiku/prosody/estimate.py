@@ -54,11 +54,17 @@ PREFIXES: dict[str, int] = {
 }  # fmt: skip
 MIN_PART = 3  # shortest known word accepted as a stem or the left of a compound (the right: 4)
 
-# Onsets (initial consonant clusters) and codas an English word can have: an all-caps token
-# not in the dictionary is read as a word only if it fits; else it is spelled out (GPU, NSFW).
-ONSETS = set(
-    ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "q", "r", "s", "t", "v", "w", "x", "z", "bl", "br", "ch", "cl", "cr", "dr", "dw", "fl", "fr", "gl", "gn", "gr", "kl", "kn", "kr", "ph", "pl", "pr", "qu", "sc", "sh", "sk", "sl", "sm", "sn", "sp", "st", "sw", "th", "tr", "tw", "wh", "wr", "sch", "scr", "shr", "spl", "spr", "squ", "str", "thr"]
-) | {""}  # fmt: skip
+# Onsets (word-initial consonant clusters) English allows: an all-caps token not in the
+# dictionary reads as a word only if it starts with one (and ends without three consonants);
+# else it is spelled out (GPU, NSFW).
+# fmt: off
+ONSETS = frozenset({
+    "", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "q", "r", "s", "t", "v",
+    "w", "x", "z", "bl", "br", "ch", "cl", "cr", "dr", "dw", "fl", "fr", "gl", "gn", "gr", "kl",
+    "kn", "kr", "ph", "pl", "pr", "qu", "sc", "sh", "sk", "sl", "sm", "sn", "sp", "st", "sw",
+    "th", "tr", "tw", "wh", "wr", "sch", "scr", "shr", "spl", "spr", "squ", "str", "thr",
+})
+# fmt: on
 
 
 def pronounceable(word: str) -> bool:
