@@ -107,6 +107,8 @@ CHATTY = [
     (BASHO + "\nIn this haiku, the frog breaks the silence.", "postscript"),
     (BASHO + "\nThe poem contrasts sound and stillness.", "postscript"),
     (BASHO + "\n\u2014 Matsuo Bash\u014d", "attribution"),
+    (BASHO.replace("\n", "<br>\n"), "markdown"),
+    ("\n\nThe Frog\n\n" + BASHO, "title"),
 ]
 
 

@@ -75,6 +75,7 @@ MARKUP_ONLY = re.compile(r"^(```\w*|~~~\w*|[-*_=]{3,})$")
 HEADING = re.compile(r"^#{1,6}\s+")
 MARKUP_PREFIX = re.compile(r"^(>\s*|[-*+•]\s+|\d+[.)]\s+|(line|verse)\s*\d+\s*[:.)\-–—]\s*)",
                            re.IGNORECASE)  # fmt: skip
+HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")  # <br>, <i>, </p>
 EMPHASIS = re.compile(r"^([*_]{1,3})(?=\S)(.*?)(?<=\S)\1$")
 ANNOTATION = re.compile(r"\s*[(\[]\s*\d+(\s*syllables?)?\s*[)\]]$", re.IGNORECASE)  # "(5)"
 QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'", "\u2018": "\u2019", "«": "»"}
@@ -168,7 +169,7 @@ def _unquote(lines: list[str]) -> tuple[list[str], bool]:
     """Remove quotes wrapping the whole poem, or every line; say whether there were any."""
     first, last = lines[0], lines[-1]
     close = QUOTES.get(first[:1])
-    if close and last.endswith(close) and len(first if len(lines) == 1 else "xx") > 1:
+    if close and last.endswith(close) and (len(lines) > 1 or len(first) > 1):
         if len(lines) == 1:
             return [first[1:-1].strip()], True
         return [first[1:].strip(), *lines[1:-1], last[:-1].strip()], True
@@ -185,7 +186,7 @@ def _clean(line: str, notes: list[str]) -> str | None:
     if HEADING.match(line):
         notes.append(f"title: {line[:SHOWN]}")
         return None
-    text = line
+    text = HTML_TAG.sub(" ", line).strip()
     for pattern, repl in ((MARKUP_PREFIX, ""), (EMPHASIS, r"\2")):
         text = pattern.sub(repl, text, count=1).strip()
     if text != line:
@@ -204,11 +205,11 @@ def _is_title(lines: list[str], raw: list[str]) -> bool:
     """A first line that heads more than three: set apart by a blank line, or Title Case."""
     if len(lines) <= 3:
         return False
-    first = lines[0]
-    spaced = len(raw) > 1 and raw[0] == first and raw[1] == ""
-    words = first.split()
+    start = next(i for i, ln in enumerate(raw) if ln)
+    spaced = start + 1 < len(raw) and raw[start + 1] == ""
+    words = lines[0].split()
     title_case = len(words) <= 6 and all(w[:1].isupper() or not w[:1].isalpha() for w in words)
-    return spaced or (title_case and not first.endswith((",", ";", "—", "-", "…")))
+    return spaced or (title_case and not lines[0].endswith((",", ";", "—", "-", "…")))
 
 
 def _prose(body: list[str]) -> str | None:
