@@ -87,10 +87,13 @@ def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
       gemmaiku serve model.gguf --port 8000 --api-key s3cret
       curl http://127.0.0.1:11434/api/chat -d '{"model": "gemmaiku", "messages": [{"role": "user", "content": "hi"}]}'
     """
+    import logging
+
     import uvicorn
 
     from gemmaiku.serve.app import ServeSettings, create_app
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     registry = build_registry(models, models_dirs, threads, with_smollm2=with_smollm2)
     add_guards_and_router(registry, guards, router_targets)
     settings = ServeSettings(host=host, port=port, api_key=api_key, max_body_bytes=max_body,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from gemmaiku.runtime import Chunk, GenerationOptions
 from gemmaiku.serve.registry import Registry, RouteDecision, ServedModel
 
 _DONE = object()
+log = logging.getLogger("gemmaiku.serve")
 
 
 async def iterate_in_thread(chunks: Iterator[Chunk]) -> AsyncIterator[Chunk]:
@@ -126,6 +128,7 @@ def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, 
     if not isinstance(model, ServedModel):
         decision = model.choose(messages)
         model = registry.get_served(decision.target)
+        log.info("%s routed to %s (%s, confidence %.3f)", name, decision.target, decision.route, decision.confidence)
     return Turn(
         requested=name, served=model, messages=conversation(model, messages),
         options=model.engine.options.merged(dict(options or {})), decision=decision, started=started,
