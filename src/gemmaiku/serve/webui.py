@@ -46,6 +46,17 @@ def find_webui_bin(explicit: str | None = None) -> Path:
                         "and pass --webui-bin PATH)")
 
 
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to stop Open WebUI when the process that started it dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class WebUI:
     process: subprocess.Popen
@@ -73,7 +84,7 @@ def start_webui(ollama_url: str, *, port: int, data_dir: Path, webui_bin: str | 
     } | (extra_env or {})
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     process = subprocess.Popen([str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+                               env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     webui = WebUI(process, f"http://127.0.0.1:{port}", data_dir)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
