@@ -58,6 +58,11 @@ EXACT = [
     ("NSFW", (6,)),
     ("HTML", (4,)),
     ("GPUs", (3,)),
+    ("NYC", (3,)),
+    ("JSON", (2,)),
+    ("ChatGPT", (4,)),
+    ("TikTok", (2,)),
+    ("COVID", (2,)),
     ("CEO's", (3,)),
     ("U.S.A.", (3,)),
     ("F-B-I", (3,)),
@@ -93,6 +98,10 @@ ALLOWS = [
     ("the", 1),
     ("it'll", 2),
     ("AI", 2),  # A-I
+    ("DIY", 3),  # D-I-Y, short and unknown: spelled or read
+    ("FAQ", 1),  # "fack"
+    ("FAQ", 3),
+    ("OpenAI", 4),
 ]
 
 

@@ -71,7 +71,7 @@ def pronounceable(word: str) -> bool:
     """Whether an all-caps letter string reads as a word (NASA, SCUBA) rather than letters (FBI)."""
     w = word.lower()
     m = re.match(r"^([^aeiouy]*)([aeiouy].*)$", w)
-    if not m or m.group(1) not in ONSETS or len(w) < 3:
+    if not m or m.group(1) not in ONSETS or len(w) < 3 or not re.search(r"[aeiou]", w):
         return False
     return re.search(r"[^aeiouy]{4,}", w) is None and re.search(r"[^aeiouy]{3}$", w) is None
 

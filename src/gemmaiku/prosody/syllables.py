@@ -44,6 +44,13 @@ CONTRACTIONS: tuple[tuple[str, re.Pattern[str] | None], ...] = tuple(
 )  # fmt: skip
 IRREGULAR_NT = {"wo": "woe", "ca": "can", "sha": "shall", "ai": "ay"}  # won't, can't, ain't
 
+# Acronyms said as words that spelling rules would spell out or miscount.
+ACRONYM_WORDS: dict[str, tuple[int, ...]] = {
+    "json": (2,), "jpeg": (2,), "gif": (1,), "gui": (2,), "ascii": (2,), "yaml": (2,),
+    "wysiwyg": (4,), "scsi": (2,), "png": (1, 3), "imho": (4,), "lmao": (2, 4),
+}  # fmt: skip
+CAMEL_CASE = re.compile(r"[a-z][A-Z]")
+CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|'[a-z]+")
 ACRONYM_PLURAL = re.compile(r"([A-Z]{2,})'?s")
 INITIALS = re.compile(r"([a-z]\.)+[a-z]?")
 LETTER = r"[^\W\d_]"
@@ -123,14 +130,14 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
         return _word(plural.group(1))
     caps = plain.replace(".", "").replace("'", "")
     if caps.isupper() and len(caps) >= 2 and caps.isascii():
-        # NASA and FBI are in the dictionary; an unknown all-caps token is spelled out unless it
-        # reads as a word. Two letters (AI, US) may be either.
-        if "." in plain or (found is None and not pronounceable(letters)):
-            return _spelled(letters), "spelled"
-        if len(caps) == 2:
-            return tuple(sorted(set(found or ()) | set(_spelled(letters)))), "spelled"
+        acronym = _acronym(lower, letters, found, dotted="." in plain)
+        if acronym:
+            return acronym, "spelled"
     if found:
         return found, "cmudict"
+    camel = CAMEL_PARTS.findall(plain) if CAMEL_CASE.search(plain) else []
+    if len(camel) > 1 and "".join(camel) == plain:  # ChatGPT = Chat + GPT, OpenAI, TikTok
+        return _sum_words(camel), "compound"
     if "'" in lower.strip("'"):
         return _contraction(lower)
     if lower.strip("'") != lower:
@@ -148,6 +155,28 @@ def _word(token: str) -> tuple[tuple[int, ...], str]:
             [lower[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
         ), "estimate"
     return estimate(letters), "estimate"
+
+
+def _acronym(
+    lower: str, letters: str, found: tuple[int, ...] | None, dotted: bool
+) -> tuple[int, ...] | None:
+    """Counts of an all-caps token read as letters, or None to treat it as a word.
+
+    NASA and FBI are in the dictionary. An unknown one is a word if :data:`ACRONYM_WORDS` says
+    so (JSON), spelled if it does not read as a word (GPU, NSFW), and either when it is short
+    (FAQ, DIY). Two letters in the dictionary (AI, US) may also be either."""
+    spelled = _spelled(letters)
+    if dotted:
+        return spelled
+    if found is not None:
+        return tuple(sorted(set(found) | set(spelled))) if len(letters) == 2 else None
+    if lower in ACRONYM_WORDS:
+        return ACRONYM_WORDS[lower]
+    if not pronounceable(letters):
+        return spelled
+    if len(letters) <= 3:
+        return tuple(sorted(set(estimate(letters)) | set(spelled)))
+    return None
 
 
 def _contraction(lower: str) -> tuple[tuple[int, ...], str]:
