@@ -171,10 +171,34 @@ def check(path: Path | None, limit: int, as_json: bool) -> None:
         sys.exit(1)
 
 
+def markdown_stats(stats: dict) -> str:
+    """The statistics as Markdown tables (pasted into docs/data.md)."""
+    total = stats["conversations"] or 1
+    rows = [
+        f"- {stats['conversations']} conversations, {stats['assistant_turns']} haiku; "
+        f"adversarial {stats['adversarial']} ({stats['adversarial_share']:.1%}); "
+        f"multi-turn {stats['multi_turn']}; with a system turn {stats['with_system']}; "
+        f"longest first prompt {stats['longest_prompt_words']} words",
+        "",
+        "| category | conversations | share |",
+        "|---|---:|---:|",
+        *(f"| {c} | {n} | {n / total:.1%} |" for c, n in stats["per_category"].items()),
+        "",
+        "| first prompt, words | conversations |",
+        "|---|---:|",
+        *(f"| {b} | {n} |" for b, n in stats["prompt_words"].items()),
+        "",
+        f"Most common first words of the haiku ({stats['distinct_first_words']} distinct): "
+        + ", ".join(f"{w} {n}" for w, n in stats["top_first_words"].items()),
+    ]
+    return "\n".join(rows)
+
+
 @data.command()
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
-def stats(path: Path | None, as_json: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print the statistics as Markdown tables.")
+def stats(path: Path | None, as_json: bool, markdown: bool) -> None:
     """Print corpus statistics only (no 5-7-5 check, never fails on content).
 
     \b
@@ -187,5 +211,7 @@ def stats(path: Path | None, as_json: bool) -> None:
     result = statistics(by_file)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    elif markdown:
+        click.echo(markdown_stats(result))
     else:
         print_stats(result)

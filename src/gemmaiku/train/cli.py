@@ -24,8 +24,8 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
 @click.option(
     "--base",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Hugging Face folder of the base model (from `gemmaiku base`).",
+    default=None,
+    help="Hugging Face folder of the base model [the cached bundled 270M, built if missing].",
 )
 @click.option(
     "--out",
@@ -100,7 +100,7 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def train(
     data_dir: Path,
-    base: Path,
+    base: Path | None,
     out: Path,
     target_modules: str,
     resume: bool,
@@ -117,10 +117,15 @@ def train(
 
     \b
     Example:
-      gemmaiku train --data data --base ~/.cache/gemmaiku/base --out runs/r8 \\
+      gemmaiku train --data data --out runs/r8 \\
           --rank 8 --alpha 16 --epochs 2 --batch-size 8 --lr 2e-4
     """
     from gemmaiku.train.loop import train as run
+
+    if base is None:
+        from gemmaiku.base import ensure_base
+
+        base = ensure_base()
 
     modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
     config = TrainConfig(
