@@ -62,6 +62,7 @@ ADJUST: tuple[tuple[str, int, bool], ...] = (
     # hiatus: two vowel letters, two syllables
     (r"[^cgstx]i[aou]", 1, True),  # media, radio, stadium (not -tion, -cial, -gious)
     (r"[cgstx]i[ao](?!n|l|u)", 1, False),  # appreciate, glaciate
+    (r"[ln]ia$", -1, False),  # Julia, California: often a glide (ya), so also one fewer
     (r"[^q]ua", 1, True),  # usual, dual (not quake)
     (r"[^qg]uo", 1, True),  # duo
     (r"eo(?!n$|us$)", 1, True),  # video, geology (not pigeon, gorgeous)
