@@ -16,7 +16,8 @@ from gemmaiku.prosody.rules import estimate_rules
         ("boxes", 2), ("lines", 1), ("media", 3), ("radio", 3), ("nation", 2), ("special", 2),
         ("lovely", 2), ("prism", 2), ("quiet", 2), ("happier", 3), ("being", 2), ("plaque", 1),
         ("league", 1), ("beyond", 2), ("player", 2), ("yes", 1), ("happy", 2), ("idea", 3),
-        ("mcdonald", 3), ("glorp", 1), ("snargle", 2),
+        ("mcdonald", 3), ("glorp", 1), ("snargle", 2), ("create", 2), ("creation", 3),
+        ("great", 1), ("treated", 2),
     ],
 )  # fmt: skip
 def test_spelling_rules(word: str, count: int) -> None:

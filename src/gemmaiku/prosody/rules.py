@@ -1,7 +1,8 @@
 """Spelling-only syllable estimate for a single lower-case word: tables, not if-chains.
 
 The estimate starts from the number of vowel-letter groups (``y`` is a vowel except before a
-vowel at the start of a word or between vowels), after :data:`ENDINGS` and :data:`SILENT_E`
+vowel at the start of a word or between vowels), after :data:`HIATUS_REWRITES`,
+:data:`ENDINGS` and :data:`SILENT_E`
 remove letters that are usually silent (*make*, *walked*, *lovely*), then applies
 :data:`ADJUST`: each row is a pattern, how many syllables a match adds (hiatus like ``ia`` in
 *media*), and whether the row is a sure thing or only likely (then the estimate also offers the
@@ -18,6 +19,11 @@ from itertools import product
 
 # Silent e before a consonant-initial suffix: lovely, basement, careful (magic e, VCe).
 SILENT_E = re.compile(r"(?<=[aeiouy][^aeiouy])e(?=(ly|ment|ful|less|ness|some|like)$)")
+# Spellings whose vowels are heard apart, rewritten first so the groups count right:
+# create, creates, creation (e-a), not great or treated.
+HIATUS_REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<=[^aeiou])ea(?=tes?$|tions?$)"), "eya"),
+)
 
 VOWELS = "aeiouy"
 
@@ -70,7 +76,6 @@ ADJUST: tuple[tuple[str, int, bool], ...] = (
     (r"quie(?=r$|st$|t)", 1, True),  # quiet, quieter (the u is a glide)
     (r"[aeiou]ing", 1, True),  # being, going, seeing
     (r"uity$", 1, True),  # acuity (u-i)
-    (r"[^aeiou]ea(?=te|$)", 1, False),  # create, idea
     (r"[aeiouy][^aeiouy]*ea$", 1, True),  # idea, area (tea and sea have no vowel before)
     # syllabic consonants and prefixes that spelling hides
     (r"sms?$", 1, True),  # prism, spasm, baptisms
@@ -87,6 +92,8 @@ def estimate_rules(word: str) -> tuple[int, tuple[int, ...]]:
     if not word:
         return 0, (0,)
     w = word
+    for pattern, repl in HIATUS_REWRITES:
+        w = pattern.sub(repl, w)
     for pattern, repl in _ENDINGS:
         new, n = pattern.subn(repl, w)
         if n:
