@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gemmaiku.prosody import TARGETS, chatter_kind, check_haiku
+from gemmaiku.prosody import TARGETS, chatter_kind, check_haiku, rank_haiku
 
 BASHO = "An old silent pond\nA frog jumps into the pond\nSplash! Silence again"
 VALID = [
@@ -204,3 +204,15 @@ def test_distance_ranks_candidates() -> None:
     # 1 syllable short on line 1; a chatter line (3) plus an extra line (5); two lines off
     # by 4 and 6 plus a missing line (5).
     assert (near.distance, chatty.distance, far.distance) == (1, 8, 15)
+
+
+def test_rank_haiku_best_first() -> None:
+    candidates = [
+        "pond\nfrog",
+        "Sure! Here is a haiku:\n" + BASHO,
+        BASHO,
+        BASHO.replace("silent ", ""),
+    ]
+    ranked = rank_haiku(candidates)
+    assert [v.text for v in ranked] == [candidates[2], candidates[3], candidates[1], candidates[0]]
+    assert ranked[0].ok

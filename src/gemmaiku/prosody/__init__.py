@@ -28,5 +28,6 @@ __all__ = [
     "chatter_kind",
     "check_haiku",
     "line_syllables",
+    "rank_haiku",
     "word_syllables",
 ]

@@ -16,6 +16,7 @@ Distance, for ranking candidates; 0 exactly when ``ok``:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gemmaiku.prosody.syllables import WordCount, fold, line_syllables
@@ -268,3 +269,12 @@ def check_haiku(text: str, *, strict: bool = True) -> HaikuVerdict:
     distance += LINE_PENALTY * abs(n - 3)
     distance += CHATTER_PENALTY * (len(notes) * strict + bool(prose))
     return HaikuVerdict(text, reports, failures, notes, distance, strict)
+
+
+def rank_haiku(candidates: Iterable[str], *, strict: bool = True) -> list[HaikuVerdict]:
+    """Verdicts for ``candidates``, best first: by distance, ties in input order. In strict mode
+    a good haiku wrapped in chatter still ranks above a bare one with the wrong counts only
+    when its chatter costs less (3 per finding, 5 per extra line)."""
+    return sorted(
+        (check_haiku(text, strict=strict) for text in candidates), key=lambda v: v.distance
+    )
