@@ -16,6 +16,7 @@ from gemmaiku.prosody.haiku import (
     LineReport,
     chatter_kind,
     check_haiku,
+    rank_haiku,
 )
 from gemmaiku.prosody.syllables import WordCount, line_syllables, word_syllables
 
