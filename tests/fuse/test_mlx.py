@@ -17,7 +17,7 @@ needs_mlx = pytest.mark.skipif(
 )
 
 # mlx_lm computes the same float32 products as we do; its BLAS sums in another order. Measured
-# on the tiny model: max |difference| ~1e-7 on weights of magnitude ~1.
+# max |difference| 4e-7 on the tiny model (weights up to ~3), 1e-6 on the real 270M (deltas up to 5).
 WEIGHT_ATOL = 1e-5
 
 
