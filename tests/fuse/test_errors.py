@@ -75,8 +75,10 @@ def test_peft_adapter_for_another_architecture(base_model, match, tiny_base, cop
     refuses(tiny_base, copied, tmp_path / "out", match)
 
 
-def test_gemma3_names_are_accepted(tiny_base, copied, tmp_path):
-    edit_json(copied / "adapter_config.json", base_model_name_or_path="google/gemma-3-270m-it")
+@pytest.mark.parametrize("name", ["google/gemma-3-270m-it", "/gone/llama-runs/gemma3-base", None])
+def test_gemma3_and_unknown_names_are_accepted(name, tiny_base, copied, tmp_path):
+    """Only the model's own name counts (not the folders above it); no name: shapes decide."""
+    edit_json(copied / "adapter_config.json", base_model_name_or_path=name)
     assert fuse_adapter(tiny_base, copied, tmp_path / "out").is_dir()
 
 

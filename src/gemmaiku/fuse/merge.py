@@ -1,10 +1,11 @@
 """`fuse_adapter`: fold a LoRA adapter into its base model and write a Hugging Face folder.
 
-Every check runs before anything is written. The base is then streamed one safetensors shard at a
-time: each adapted weight becomes ``W + scale * B @ A`` (for DoRA, each row of that rescaled to
-its magnitude m) computed in float32 and cast back to the base's dtype (or ``dtype``); every other tensor is copied bit for bit, so norms stay in the
-Hugging Face convention (no +1) and a tied lm_head is not duplicated. Config, tokenizer and
-generation files are copied, and the folder appears at ``out_dir`` only when complete.
+Every check runs before anything is written. The base is then streamed one safetensors shard at
+a time: each adapted weight becomes ``W + scale * B @ A`` (for DoRA, each row of that rescaled to
+its magnitude m), computed in float32 and cast back to the base's dtype (or ``dtype``). Every
+other tensor is copied bit for bit, so norms stay in the Hugging Face convention (no +1) and a
+tied lm_head is not duplicated. Config, tokenizer and generation files are copied, and the folder
+appears at ``out_dir`` only when complete.
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def check_architecture(adapter: Adapter, base: BaseFolder) -> None:
     if (local / "config.json").is_file():
         check_compatible_config(base, read_config(local), name)
         return
+    model_name = (
+        name.rstrip("/").rsplit("/", 1)[-1].lower()
+    )  # "meta-llama/Llama-3.2-1B" -> "llama-3.2-1b"
     for family, pattern in FOREIGN_BASES.items():
-        if re.search(pattern, name.lower()):
+        if re.search(pattern, model_name):
             raise GemmaikuError(
                 f"{adapter.path} was trained on {name} ({family}), not Gemma 3 like {base.path}; use an adapter made for this base"
             )
