@@ -109,6 +109,7 @@ CHATTY = [
     (BASHO + "\n\u2014 Matsuo Bash\u014d", "attribution"),
     (BASHO.replace("\n", "<br>\n"), "markdown"),
     ("\n\nThe Frog\n\n" + BASHO, "title"),
+    (BASHO.replace("\n", " / "), "slashes"),
 ]
 
 

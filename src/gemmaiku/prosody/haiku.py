@@ -79,6 +79,7 @@ MARKUP_PREFIX = re.compile(r"^(>\s*|[-*+•]\s+|\d+[.)]\s+|(line|verse)\s*\d+\s*
 HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")  # <br>, <i>, </p>
 EMPHASIS = re.compile(r"^([*_]{1,3})(?=\S)(.*?)(?<=\S)\1$")
 ANNOTATION = re.compile(r"\s*[(\[]\s*\d+(\s*syllables?)?\s*[)\]]$", re.IGNORECASE)  # "(5)"
+SLASHES = re.compile(r"\s+/\s+")
 QUOTES = {'"': '"', "\u201c": "\u201d", "'": "'", "\u2018": "\u2019", "«": "»"}
 
 
@@ -248,6 +249,9 @@ def check_haiku(text: str, *, strict: bool = True) -> HaikuVerdict:
     if body and len(body) > 3 and _is_title(body, raw):
         notes.append(f"title: {body[0][:SHOWN]}")
         body = body[1:]
+    if len(body) == 1 and len(SLASHES.split(body[0])) == 3:  # "line one / line two / three"
+        notes.append("slashes instead of line breaks")
+        body = SLASHES.split(body[0])
     reports = [
         LineReport(ln, *line_syllables(ln), TARGETS[i] if i < 3 else None)
         for i, ln in enumerate(body)
