@@ -42,7 +42,7 @@ def engine_for(model: str, overrides: dict[str, object]):
 
     modelfile = load_modelfile(path)
     options = options_from({**modelfile.options(), **overrides})
-    return Engine(Path(modelfile.from_), options=options, template=modelfile.template), modelfile.system
+    return Engine(modelfile.resolve(modelfile.from_), options=options, template=modelfile.template), modelfile.system
 
 
 @click.command()

@@ -240,7 +240,7 @@ def served_from_modelfile(name: str, modelfile_path: Path, n_threads: int | None
 
 
 def served_from_modelfile_object(name: str, modelfile: Any, n_threads: int | None = None) -> ServedModel:
-    source = Path(modelfile.from_)
+    source = modelfile.resolve(modelfile.from_)
     if not source.is_file():
         raise GemmaikuError(f"FROM {modelfile.from_}: no such GGUF file (fix the Modelfile's FROM line)")
     return served_from_gguf(

@@ -107,8 +107,11 @@ def conversation(served: ServedModel, messages: Sequence[Mapping[str, str]]) -> 
     """The messages a model sees: a client system message replaces the Modelfile SYSTEM (as in
     Ollama), MESSAGE history comes first, tool turns are dropped and same-role runs are merged."""
     client_system = [m["content"] for m in messages if m["role"] == "system"]
-    system = "\n\n".join(client_system) if client_system else served.system
-    turns = [*served.messages, *(m for m in messages if m["role"] in ("user", "assistant"))]
+    system = "\n\n".join(c.strip() for c in client_system) if client_system else served.system
+    # Contents are stripped, as in training (gemmaiku.chat.render_chat): Ollama's Go templates
+    # cannot trim, and a stray newline before <end_of_turn> is a prompt the model never saw.
+    turns = [{"role": m["role"], "content": m["content"].strip()}
+             for m in (*served.messages, *messages) if m["role"] in ("user", "assistant")]
     merged: list[dict[str, str]] = []
     for message in turns:
         if merged and merged[-1]["role"] == message["role"]:

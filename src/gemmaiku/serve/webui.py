@@ -1,7 +1,7 @@
 """Bring up Open WebUI in front of `gemmaiku serve`, offline, with one command.
 
 Open WebUI is an optional, separate install (it pins hundreds of packages): by default it is
-looked up in ``.venv-webui/bin/open-webui`` (what ``make webui`` creates), then on PATH, or given
+looked up in ``.venv-webui/bin/open-webui`` (what ``make webui-venv`` creates), then on PATH, or given
 with ``--webui-bin``/``$OPEN_WEBUI_BIN``. It talks to our server as if it were Ollama.
 """
 
