@@ -110,6 +110,8 @@ CHATTY = [
     (BASHO.replace("\n", "<br>\n"), "markdown"),
     ("\n\nThe Frog\n\n" + BASHO, "title"),
     (BASHO.replace("\n", " / "), "slashes"),
+    ("<start_of_turn>model\n" + BASHO + "<end_of_turn>", "template"),
+    ("I'm sorry, but I can't write that.\n" + BASHO, "refusal"),
 ]
 
 
@@ -144,6 +146,8 @@ def test_chatter_fails_strict_and_passes_lenient(text: str, kind: str) -> None:
         "The poem of the rain",
         "This verse of the wind",
         "My poem is the sea",
+        "I cannot sleep tonight",
+        "I'm sorry for the rain",
     ],
 )
 def test_haiku_lines_are_not_chatter(line: str) -> None:
@@ -165,6 +169,8 @@ def test_haiku_lines_are_not_chatter(line: str) -> None:
         "This poem uses a seasonal word.",
         "Would you like another one?",
         "Title: Autumn",
+        "As an AI language model, I cannot write poems.",
+        "I can't help with that request.",
     ],
 )
 def test_chatter_lines(line: str) -> None:

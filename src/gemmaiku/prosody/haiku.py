@@ -52,6 +52,11 @@ CHATTER: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("preamble", r"^here('s| is| are) (a|an|your|my|the following|some|one)\b.*:$"),
         ("preamble", r"^(as requested|as you asked|in response to)\b"),
         (
+            "refusal",
+            r"^(as an ai\b|as a (large )?language model|i'?m sorry,? but|i am sorry,? but|"
+            r"i (cannot|can't|won't) (help|assist|write|provide|comply|do that))",
+        ),
+        (
             "postscript",
             r"^(i hope (you|this|that|it) |hope (you|this|that|it) (enjoy|like)|"
             r"let me know|feel free to|would you like (another|more|me|a)\b|"
@@ -76,6 +81,8 @@ MARKUP_ONLY = re.compile(r"^(```\w*|~~~\w*|[-*_=]{3,})$")
 HEADING = re.compile(r"^#{1,6}\s+")
 MARKUP_PREFIX = re.compile(r"^(>\s*|[-*+•]\s+|\d+[.)]\s+|(line|verse)\s*\d+\s*[:.)\-–—]\s*)",
                            re.IGNORECASE)  # fmt: skip
+# Gemma chat-template tokens leaking into a reply (and the role word after a turn start).
+TEMPLATE_TOKEN = re.compile(r"<(start_of_turn>(user|model)?|end_of_turn>|bos>|eos>|pad>)")
 HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]{0,40}>")  # <br>, <i>, </p>
 EMPHASIS = re.compile(r"^([*_]{1,3})(?=\S)(.*?)(?<=\S)\1$")
 ANNOTATION = re.compile(r"\s*[(\[]\s*\d+(\s*syllables?)?\s*[)\]]$", re.IGNORECASE)  # "(5)"
@@ -158,8 +165,8 @@ class HaikuVerdict:
 
 
 def chatter_kind(line: str) -> str | None:
-    """Why a line is chatter around a poem (preamble, title, postscript, attribution), or
-    None."""
+    """Why a line is chatter around a poem (preamble, title, postscript, attribution,
+    refusal), or None."""
     text = fold(line).strip().lower()
     for kind, pattern in CHATTER:
         if pattern.search(text):
@@ -188,6 +195,12 @@ def _clean(line: str, notes: list[str]) -> str | None:
     if HEADING.match(line):
         notes.append(f"title: {line[:SHOWN]}")
         return None
+    text = TEMPLATE_TOKEN.sub(" ", line).strip()
+    if text != line:
+        notes.append(f"chat template token: {line[:SHOWN]}")
+        if not text:
+            return None
+        line = text
     text = HTML_TAG.sub(" ", line).strip()
     for pattern, repl in ((MARKUP_PREFIX, ""), (EMPHASIS, r"\2")):
         text = pattern.sub(repl, text, count=1).strip()
