@@ -28,6 +28,8 @@ def spoken(token: str) -> set[str]:
         ("12th", "twelfth"),
         ("21st", "twenty first"),
         ("1.5", "one point five"),
+        ("0.5", "zero point five"),
+        ("0.5", "point five"),
         ("100%", "one hundred percent"),
         ("$5", "five dollars"),
         ("$1", "one dollar"),

@@ -129,7 +129,7 @@ def readings(token: str) -> list[list[str]] | None:
             cents = _under_100(int(frac[:2].ljust(2, "0")))
             unit = CURRENCY[cur] + ("" if n == 1 else "s")
             return [b + [unit] + cents for b in base] + [b + cents for b in base]
-        base = [b + tail for b in base]
+        base = [b + tail for b in base] + ([tail] if n == 0 else [])  # 0.5: "point five" too
     if suffix in ("st", "nd", "rd", "th"):
         return [_ordinal(b) for b in base]
     if suffix in ("s", "'s"):  # the 1990s, the 80s: decades, read as years when possible
