@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean webui-venv webui e2e e2e-deps chromium
 
 venv: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/gemmaiku check examples/haiku.txt
 
-test: $(STAMP)
+test: $(STAMP) e2e-deps
 	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest
 
@@ -30,3 +30,42 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# ---- Open WebUI (docs/webui.md) ---------------------------------------------------------------
+# Open WebUI pins hundreds of packages, so it lives in its own venv; torch first (CPU wheel, no CUDA).
+WEBUI_VENV ?= .venv-webui
+WEBUI_STAMP := $(WEBUI_VENV)/.installed
+HAIKU_MODEL ?= artifacts/Modelfile
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+webui-venv: $(WEBUI_STAMP)
+
+$(WEBUI_STAMP):
+	test -x $(WEBUI_VENV)/bin/python || python3 -m venv $(WEBUI_VENV)
+	$(WEBUI_VENV)/bin/python -m pip install --upgrade pip
+	$(WEBUI_VENV)/bin/python -m pip install torch==2.13.0
+	$(WEBUI_VENV)/bin/python -m pip install open-webui==0.12.4 selenium
+	$(WEBUI_VENV)/bin/open-webui --help >/dev/null
+	touch $(WEBUI_STAMP)
+
+# Debian's chromium and its driver for the e2e test (apt-get, once; no browser download).
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+	  echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -1)"; \
+	else \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
+	fi
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || \
+	  { echo "chromium: install failed (apt-get install chromium chromium-driver)"; exit 1; }
+
+# What the e2e tests need beside .venv; idempotent, `make test` runs it.
+e2e-deps: chromium webui-venv
+
+e2e: $(STAMP) e2e-deps
+	$(PY) -m pytest -m e2e tests/e2e
+
+# Our server (haiku model with guarded generation, SmolLM2, the router) and Open WebUI, together.
+webui: $(STAMP) $(WEBUI_STAMP)
+	@test -e $(HAIKU_MODEL) || { echo "make webui: $(HAIKU_MODEL) is missing (make run builds it; or HAIKU_MODEL=path/to/model.gguf)"; exit 2; }
+	$(VENV)/bin/gemmaiku webui gemmaiku=$(HAIKU_MODEL) --smollm2 --router gemmaiku,smollm2 --guard gemmaiku=4 $(WEBUI_ARGS)
