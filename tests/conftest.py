@@ -129,3 +129,18 @@ def tiny_gemma_tok_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_gemma_vocab():
     """The GGUF-style vocabulary behind ``tiny_gemma_tok_dir`` (tokens, scores, token types)."""
     return tiny_vocab(TINY_CONFIG["vocab_size"])
+
+
+@pytest.fixture(scope="session")
+def haiku_artifacts(real_base_dir: Path, gemmaiku_home: Path):
+    """The README's main job on the shipped adapter: fused folder, F16 GGUF and Modelfile, built
+    once per cache (about 2 minutes) and reused while the base and adapter are unchanged."""
+    from gemmaiku.pipeline import run_pipeline
+
+    return run_pipeline(gemmaiku_home / "pipeline", check_prompts=0, say=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def haiku_gguf(haiku_artifacts) -> Path:
+    """The fine-tuned Gemmaiku model as an F16 GGUF."""
+    return haiku_artifacts.gguf
