@@ -35,9 +35,7 @@ clean:
 
 # ---- Open WebUI (docs/webui.md) ---------------------------------------------------------------
 # Open WebUI pins hundreds of packages, so it lives in its own venv; torch first (CPU wheel, no CUDA).
-WEBUI_VENV ?= .venv
-# One cache for the CLI and the tests (base model, GGUFs, pipeline artifacts), kept between runs.
-export GEMMAIKU_HOME ?= $(HOME)/.cache/gemmaiku-webui
+WEBUI_VENV ?= .venv-webui
 WEBUI_STAMP := $(WEBUI_VENV)/.installed
 HAIKU_MODEL ?= artifacts/Modelfile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
