@@ -12,6 +12,10 @@ EXACT = [
     ("fire", (1, 2)),
     ("every", (2, 3)),
     ("hour", (1, 2)),
+    ("flower", (1, 2)),  # smoothing: "flour"
+    ("desire", (2, 3)),
+    ("lion", (2,)),
+    ("flowerbed", (3,)),
     ("pond", (1,)),
     ("silence", (2,)),
     # neologisms and compounds the dictionary lacks (or has, as with blockchain)

@@ -107,11 +107,14 @@ class Estimator:
         known = self._known(word)
         return known if known and estimate_rules(word)[0] in known[1] else None
 
-    def _stem(self, word: str, depth: int) -> Guess | None:
-        """``word`` if it is known or can be analysed (not by spelling alone)."""
-        return self._known(word) or (self._analyse(word, depth + 1) if depth < 2 else None)
+    def _stem(self, word: str, depth: int, known_only: bool) -> Guess | None:
+        """``word`` if it is known, or (unless ``known_only``) can be analysed further."""
+        known = self._known(word)
+        if known or known_only or depth >= 2:
+            return known
+        return self._analyse(word, depth + 1)
 
-    def _suffixed(self, word: str, depth: int) -> Guess | None:
+    def _suffixed(self, word: str, depth: int, known_only: bool) -> Guess | None:
         for suffix, stems, plus, plus_td in SUFFIXES:
             if not word.endswith(suffix) or len(word) - len(suffix) < 2:
                 continue
@@ -125,7 +128,7 @@ class Estimator:
                     continue  # undoubling only for stopped, running (not deer)
                 if cut == len(suffix) - 1 and not re.search(r"[^aeiouy]e$", stem):
                     continue  # baked = bake + d, but not jeer = jee + r
-                found = self._stem(stem, depth)
+                found = self._stem(stem, depth, known_only)
                 if not found:
                     continue
                 extra = plus_td if stem[-1:] in "td" or stem.endswith(("te", "de")) else plus
@@ -138,20 +141,32 @@ class Estimator:
                 return _shift(found, (extra,))
         return None
 
-    def _analyse(self, word: str, depth: int = 0) -> Guess | None:
-        found = self._suffixed(word, depth)
-        if found:
-            return found
+    def _prefixed(self, word: str) -> Guess | None:
         for prefix, plus in PREFIXES.items():
             if word.startswith(prefix) and len(word) - len(prefix) >= 4:
                 found = self._known(word[len(prefix) :])
                 if found:
                     return _shift(found, (plus,))
-        for cut in range(len(word) - MIN_PART - 1, MIN_PART - 1, -1):
+        return None
+
+    def _compound(self, word: str) -> Guess | None:
+        for cut in range(len(word) - MIN_PART, MIN_PART - 1, -1):
+            if cut < MIN_PART + 1 and len(word) - cut < MIN_PART + 1:
+                continue  # two three-letter halves are mostly coincidences (rub + bed)
             left, right = self._part(word[:cut]), self._part(word[cut:])
             if left and right:
                 return left[0] + right[0], tuple(sorted({a + b for a in left[1] for b in right[1]}))
         return None
+
+    def _analyse(self, word: str, depth: int = 0) -> Guess | None:
+        """Direct evidence first (a known stem, prefix or two known words), then suffixes on
+        stems that need analysing themselves (doomscrolling = doom + scroll + ing)."""
+        return (
+            self._suffixed(word, depth, known_only=True)
+            or self._prefixed(word)
+            or self._compound(word)
+            or self._suffixed(word, depth, known_only=False)
+        )
 
     def _guess(self, word: str) -> Guess:
         return self._analyse(word) or estimate_rules(word)
