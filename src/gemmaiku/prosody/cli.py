@@ -124,9 +124,10 @@ def split_blocks(text: str) -> list[str]:
     "--lenient", is_flag=True, help="Strip chatter (preamble, title, quotes) before checking."
 )
 def check(source: str, as_json: bool, lenient: bool) -> None:
-    """Check haiku in FILE (or stdin) are strict 5-7-5; exit 0 only if all pass.
+    """Check that the haiku in FILE (or stdin) are strict 5-7-5.
 
-    Haiku are separated by blank lines; each gets a verdict with named reasons.
+    Haiku are separated by blank lines; each gets a verdict with named reasons. Exit status 0
+    only when all pass, 1 when any fails, 2 for unreadable input.
 
     \b
     Example:
