@@ -9,9 +9,12 @@ import click
 from gemmaiku.errors import GemmaikuError
 
 
-def parse_model_arg(arg: str) -> tuple[str, Path]:
-    """`NAME=PATH` or `PATH` (named after the file, or the Modelfile's folder)."""
+def parse_model_arg(arg: str) -> tuple[str, Path | str]:
+    """`NAME=PATH`, `PATH` (named after the file, or the Modelfile's folder), or
+    `NAME=ollama:URL/MODEL` / `NAME=openai:URL/v1/MODEL` for a model on another server."""
     name, sep, path_text = arg.partition("=")
+    if sep and path_text.split(":", 1)[0] in ("ollama", "openai"):
+        return name.lower(), path_text
     path = Path(path_text if sep else arg).expanduser()
     if not sep:
         name = path.parent.name if path.name == "Modelfile" else path.stem
@@ -47,9 +50,14 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
     parsed = [parse_model_arg(arg) for arg in models]
     if with_smollm2:
         parsed.append(("smollm2", smollm2_gguf()))
-    allowed = list(models_dirs) or sorted({path.resolve().parent for _, path in parsed})
+    allowed = list(models_dirs) or sorted({path.resolve().parent for _, path in parsed if isinstance(path, Path)})
     registry = Registry(allowed)
     for name, path in parsed:
+        if isinstance(path, str):
+            from gemmaiku.serve.upstream import served_upstream
+
+            registry.add(served_upstream(name, path))
+            continue
         if path.suffix == ".gguf":
             served = served_from_gguf(name, path, n_threads=threads)
         else:
