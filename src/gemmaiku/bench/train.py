@@ -41,7 +41,14 @@ def _corpus_rows(data: Path) -> list[list[dict]]:
 
 
 def run_variant(
-    variant: str, base: Path, data: Path, steps: int, warmup: int, batch_size: int, max_length: int
+    variant: str,
+    base: Path,
+    data: Path,
+    steps: int,
+    warmup: int,
+    batch_size: int,
+    max_length: int,
+    threads: int = 0,
 ) -> dict:
     """Time ``steps`` optimizer steps (after ``warmup``) with one loss function, in this process."""
     import importlib
@@ -52,6 +59,8 @@ def run_variant(
     from gemmaiku.train.dataset import collate, encode, epoch_batches
     from gemmaiku.train.loop import load_model, load_tokenizer, wrap_lora
 
+    if threads:
+        torch.set_num_threads(threads)
     module, name = VARIANTS[variant].split(":")
     loss_fn = getattr(importlib.import_module(module), name)
     torch.manual_seed(0)
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads [torch's default]")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -104,7 +114,15 @@ def main(argv: list[str] | None = None) -> None:
         from gemmaiku.base import ensure_base
 
         args.base = ensure_base(progress=False)
-    settings = (args.base, args.data, args.steps, args.warmup, args.batch_size, args.max_length)
+    settings = (
+        args.base,
+        args.data,
+        args.steps,
+        args.warmup,
+        args.batch_size,
+        args.max_length,
+        args.threads,
+    )
     if args.variant:
         print(json.dumps(run_variant(args.variant, *settings)))
         return
@@ -112,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     for variant in VARIANTS:  # one after the other, never at once: they share the cores
         command = [sys.executable, "-m", "gemmaiku.bench.train", "--variant", variant, "--base", str(args.base),
                    "--data", str(args.data), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]  # fmt: skip
+                   "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
+                   "--threads", str(args.threads)]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
     ratio = results["selected"]["tokens_per_s"] / results["full"]["tokens_per_s"]

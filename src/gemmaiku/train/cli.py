@@ -95,6 +95,12 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
 @click.option(
     "--val-batches", type=int, default=None, help="Validation batches per evaluation [all]."
 )
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads for torch [torch's default]; 1 is faster when other work shares the cores.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep OUT/checkpoint after finishing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")

@@ -36,6 +36,7 @@ class TrainConfig:
     save_interval: int = 50
     log_interval: int = 1
     val_batches: int | None = None  # None: the whole valid split
+    threads: int | None = None  # torch CPU threads (None: torch's default); 1 holds up under load
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

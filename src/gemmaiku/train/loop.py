@@ -257,6 +257,8 @@ def train(
         )
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if config.threads:
+        torch.set_num_threads(config.threads)
 
     tokenizer = load_tokenizer(base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
