@@ -37,7 +37,8 @@ def _ints(text: str, what: str) -> list[int]:
 @click.option("--num-ctx", type=int, default=2048, show_default=True)
 @click.option("--system", default="default", show_default=True, help="System prompt: default, none or the text.")
 @click.option("--webui-url", help="Open WebUI base URL (e.g. http://127.0.0.1:8080), measured when given.")
-@click.option("--webui-model", default="gemmaiku", show_default=True, help="Model name in Open WebUI.")
+@click.option("--webui-model", default="gemmaiku:latest", show_default=True,
+              help="Model id in Open WebUI (its Ollama backend's name, with the tag).")
 @click.option("--webui-token", envvar="GEMMAIKU_WEBUI_TOKEN", help="Open WebUI bearer token (or use email/password).")
 @click.option("--webui-email", envvar="GEMMAIKU_WEBUI_EMAIL", help="Open WebUI account to sign in with.")
 @click.option("--webui-password", envvar="GEMMAIKU_WEBUI_PASSWORD", help="Its password.")

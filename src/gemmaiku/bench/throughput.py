@@ -215,7 +215,7 @@ class BenchSettings:
     threads: int | None = None
     num_ctx: int = 2048
     webui_url: str | None = None
-    webui_model: str = "gemmaiku"
+    webui_model: str = "gemmaiku:latest"
     webui_token: str | None = None
     server_log: Path | None = None
 

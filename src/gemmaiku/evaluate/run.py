@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.evaluate.scoring import Sample, judge
+from gemmaiku.evaluate.scoring import Sample, judge, judge_lenient
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Reply, Target
 
@@ -57,7 +57,8 @@ def make_sample(prompt: Prompt, index: int, seed: int | None, reply: Reply, **ex
     ok, distance, codes, reasons = judge(reply.text)
     return Sample(prompt.id, prompt.category, prompt.text, index, seed, reply.text, ok, distance, codes, reasons,
                   reply.generated_tokens, reply.prompt_tokens, reply.finish_reason,
-                  round(reply.ttft_s, 4), round(reply.total_s, 4), {**reply.extra, **extra})
+                  round(reply.ttft_s, 4), round(reply.total_s, 4), {**reply.extra, **extra},
+                  lenient_ok=ok or judge_lenient(reply.text))
 
 
 def sample_options(options: Mapping[str, Any], seed: int | None) -> dict[str, Any]:

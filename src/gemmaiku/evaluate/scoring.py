@@ -48,6 +48,7 @@ class Sample:
     ttft_s: float = 0.0
     total_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # turn index, temperature, guard...
+    lenient_ok: bool = False  # 5-7-5 once chatter (preamble, title, markdown...) is stripped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +59,13 @@ def judge(reply_text: str) -> tuple[bool, int, list[str], list[str]]:
 
     verdict = check_haiku(reply_text)
     return verdict.ok, verdict.distance, verdict.codes, verdict.reasons
+
+
+def judge_lenient(reply_text: str) -> bool:
+    """A 5-7-5 haiku inside the reply once chatter around it is removed (``strict=False``)."""
+    from gemmaiku.prosody import check_haiku
+
+    return check_haiku(reply_text, strict=False).ok
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,11 @@ class Rate:
 def rate_of(samples: Iterable[Sample]) -> Rate:
     items = list(samples)
     return Rate(sum(s.ok for s in items), len(items))
+
+
+def lenient_rate_of(samples: Iterable[Sample]) -> Rate:
+    items = list(samples)
+    return Rate(sum(s.ok or s.lenient_ok for s in items), len(items))
 
 
 def group_rates(samples: Sequence[Sample], key: Callable[[Sample], Any]) -> dict[Any, Rate]:
@@ -122,6 +135,11 @@ def summarize(samples: Sequence[Sample], *, worst_k: int = 5) -> dict[str, Any]:
     return {
         "overall": rate_of(samples).to_dict(),
         "categories": {c: r.to_dict() for c, r in group_rates(samples, lambda s: s.category).items()},
+        "lenient": {
+            "overall": lenient_rate_of(samples).to_dict(),
+            "categories": {c: lenient_rate_of([s for s in samples if s.category == c]).to_dict()
+                           for c in dict.fromkeys(s.category for s in samples)},
+        },
         "failures": failure_counts(samples),
         "failures_by_category": {
             c: failure_counts([s for s in samples if s.category == c])
