@@ -131,9 +131,12 @@ def ensure_base(
         return target
 
     with _progress(progress) as report:
-        report("assemble", 0, 1)
-        gguf_path = ensure_source_gguf() if source_path is None else source_path
-        report("assemble", 1, 1)
+        if source_path is None:
+            report("assemble", 0, 1)
+            gguf_path = ensure_source_gguf()
+            report("assemble", 1, 1)
+        else:
+            gguf_path = source_path
         with atomic_dir(target) as tmp:
             if gguf_path.is_file():
                 write_from_gguf(gguf_path, tmp, report)
@@ -182,7 +185,7 @@ class _progress:
 
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=False,
+            console=Console(stderr=True), transient=True,
         )
         self.bar.__enter__()
         return self.report
