@@ -185,3 +185,34 @@ def test_test_split_prompts_end_with_a_user_turn(tmp_path):
 
 HAIKU_REPLY = "Snow on the cedar\nthe kettle starts its low song\nsteam writes on the pane"
 PROSE_REPLY = "Here is a long answer in prose, which goes on for far too many words to be a haiku at all."
+
+
+def test_continuous_conversation_cut_short_by_the_context(scripted, prompts_file, tmp_path):
+    """A conversation that outgrows the context stops there; the others go on; the report says so."""
+    from gemmaiku.errors import GemmaikuError
+
+    original = scripted.generate
+
+    def limited(messages, options):
+        if len(messages) > 4:  # system + 2 exchanges: the third user turn does not fit
+            raise GemmaikuError("the prompt is 2100 tokens, more than the context of 2048")
+        return original(messages, options)
+
+    scripted.generate = limited
+    out = tmp_path / "cut"
+    result = run("eval", "sweep", "-t", "fake:x", "--prompts", str(prompts_file), "--temperatures", "0.5",
+                 "--mode", "continuous", "--turns", "4", "--conversations", "2", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    payload, md = read(out)
+    assert payload["summary"]["continuous"]["by_turn"].keys() == {"1", "2"}
+    assert len(payload["errors"]) == 2 and "stopped at turn 3" in payload["errors"][0]
+    assert "## Notes" in md and "context of 2048" in md
+
+
+def test_conversation_chains_wrap_and_differ():
+    from gemmaiku.evaluate.run import conversation_chains
+
+    prompts = builtin_suite(["haiku_request"])[:5]
+    chains = conversation_chains(prompts, conversations=3, turns=2)
+    assert [[p.id for p in c] for c in chains] == [
+        [prompts[0].id, prompts[1].id], [prompts[2].id, prompts[3].id], [prompts[4].id, prompts[0].id]]
