@@ -7,9 +7,8 @@ source files (any ``*.jsonl``), or a single file, and returns a :class:`Report`.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -281,14 +280,3 @@ def check_corpus(
     if not conversations and not problems:
         report.problems.append(Problem("empty", str(path), "no conversations"))
     return report
-
-
-def by_category_in(conversations: Iterable[Conversation]) -> dict[str, int]:
-    counts: defaultdict[str, int] = defaultdict(int)
-    for conv in conversations:
-        counts[conv.category or "(none)"] += 1
-    return dict(counts)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import shutil
 import signal
@@ -342,7 +341,6 @@ def _loop(run: _Run, out: Path, metrics_path: Path, on_step, console, skipped: i
         TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[tps]} tok/s"),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
     )  # fmt: skip
-    epoch = 0
     with (
         _StopFlag() as stop,
         Progress(*columns, console=console, disable=not console.is_terminal) as bar,
@@ -354,7 +352,7 @@ def _loop(run: _Run, out: Path, metrics_path: Path, on_step, console, skipped: i
         while p.step < run.total:
             group = []
             for _ in range(config.grad_accum):
-                epoch, indices = next(stream)
+                _, indices = next(stream)
                 group.append(indices)
             loss, tokens = run.step(group)
             window_tokens += tokens
@@ -409,5 +407,4 @@ def _loop(run: _Run, out: Path, metrics_path: Path, on_step, console, skipped: i
         "elapsed_s": round(elapsed(), 1),
         "train_conversations": len(run.train_set),
         "skipped_conversations": skipped,
-        "pid": os.getpid(),
     }
