@@ -49,7 +49,7 @@ class Measurement:
     wall_s: float
     generated_tokens: int
     tokens_per_s: float  # aggregate: all generated tokens / wall time
-    decode_tokens_per_s_p50: float  # per request, after its first token
+    decode_tokens_per_s_p50: float  # per request: the backend's decode time if it reports one, else after the first text
     ttft_p50_s: float
     ttft_p95_s: float
     latency_p50_s: float
@@ -120,7 +120,7 @@ def measure(layer: str, make_target: Callable[[], Target], messages_list: Sequen
         for t in targets:
             t.close()
     tokens = sum(r.generated_tokens for r in replies)
-    decode = [r.generated_tokens / (r.total_s - r.ttft_s) for r in replies if r.total_s > r.ttft_s]
+    decode = [r.tokens_per_second for r in replies if r.generated_tokens]  # backend's eval time if reported
     return Measurement(
         layer, concurrency, len(replies), wall, tokens, tokens / wall if wall > 0 else 0.0,
         percentile(decode, 50), percentile([r.ttft_s for r in replies], 50),
