@@ -216,3 +216,12 @@ def test_conversation_chains_wrap_and_differ():
     chains = conversation_chains(prompts, conversations=3, turns=2)
     assert [[p.id for p in c] for c in chains] == [
         [prompts[0].id, prompts[1].id], [prompts[2].id, prompts[3].id], [prompts[4].id, prompts[0].id]]
+
+
+def test_the_shipped_test_split_loads():
+    from gemmaiku.evaluate.suite import TEST_SPLIT, test_split
+
+    if not TEST_SPLIT.is_file():
+        pytest.skip("no data/test.jsonl in this checkout")
+    prompts = test_split()
+    assert prompts and all(p.category.startswith("test:") and p.messages[-1]["role"] == "user" for p in prompts)
