@@ -41,6 +41,16 @@ TRICKY = [
 
 
 @pytest.fixture(scope="module")
+def gguf_py_source(real_base_dir):
+    """gguf-py's own reader on the bundled source GGUF (independent of ours; ~10-20 s to parse)."""
+    import gguf
+
+    from gemmaiku.base import ensure_source_gguf
+
+    return gguf.GGUFReader(ensure_source_gguf())
+
+
+@pytest.fixture(scope="module")
 def tokenizer(real_base_dir):
     from transformers import AutoTokenizer
 
@@ -63,7 +73,7 @@ def test_folder_is_float32_gemma3_270m(real_base_dir):
     assert generation["eos_token_id"] == [1, 106]
 
 
-def test_weights_are_float32_without_llama_cpp_norm_offset(real_base_dir):
+def test_weights_are_float32_without_llama_cpp_norm_offset(real_base_dir, gguf_py_source):
     from safetensors import safe_open
 
     with safe_open(real_base_dir / "model.safetensors", "np") as f:
@@ -74,11 +84,7 @@ def test_weights_are_float32_without_llama_cpp_norm_offset(real_base_dir):
         for key in keys:
             assert f.get_slice(key).get_dtype() == "F32"
         norm = f.get_tensor("model.norm.weight")
-    from gemmaiku.base import ensure_source_gguf
-    from gemmaiku.base.gguf_io import open_gguf
-
-    reader = open_gguf(ensure_source_gguf())
-    source = next(t for t in reader.tensors if t.name == "output_norm.weight")
+    source = next(t for t in gguf_py_source.tensors if t.name == "output_norm.weight")
     # HF keeps w where llama.cpp keeps 1 + w, and taking the 1 off and back is exact.
     assert (norm + 1.0 == source.data).all()
 
@@ -138,3 +144,21 @@ def test_model_loads_and_continues_text(real_base_dir, tokenizer):
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=3, do_sample=False)
     assert tokenizer.decode(out[0, ids.shape[1]:]).startswith(" Friday")
+
+
+def test_our_gguf_reader_agrees_with_gguf_py(gguf_py_source):
+    import gguf
+    import numpy as np
+
+    from gemmaiku.base import ensure_source_gguf
+    from gemmaiku.base.gguf_io import open_gguf
+
+    ours, theirs = open_gguf(ensure_source_gguf()), gguf_py_source
+    expected = {k: f.contents() for k, f in theirs.fields.items() if not k.startswith("GGUF.")}
+    assert ours.metadata == expected
+    by_name = {t.name: t for t in theirs.tensors}
+    assert [t.name for t in ours.tensors] == list(by_name)
+    for info in ours.tensors[:24]:
+        reference = by_name[info.name]
+        assert (info.offset, info.n_bytes, info.ggml_type) == (reference.data_offset, int(reference.n_bytes), int(reference.tensor_type))
+        assert np.array_equal(ours.dequantize(info), gguf.quants.dequantize(reference.data, reference.tensor_type))

@@ -150,11 +150,12 @@ def test_llama_cpp_runs_the_tiny_export_like_transformers(tiny_gemma_tok_dir, ti
     assert np.abs(got - expected).max() < 1e-3
 
 
-def test_k_quant_through_llama_cpp(tiny_gemma_tok_dir, tmp_path):
+@pytest.mark.parametrize(("outtype", "file_type"), [("q4_k_m", 15), ("q5_k_m", 17), ("q6_k", 18)])
+def test_k_quant_through_llama_cpp(tiny_gemma_tok_dir, tmp_path, outtype, file_type):
     pytest.importorskip("llama_cpp")
-    path = export_gguf(tiny_gemma_tok_dir, tmp_path / "q.gguf", "q4_k_m", progress=False)
+    path = export_gguf(tiny_gemma_tok_dir, tmp_path / "q.gguf", outtype, progress=False)
     info = inspect_gguf(path)
-    assert info["metadata"]["general.file_type"] == 15  # MOSTLY_Q4_K_M
+    assert info["metadata"]["general.file_type"] == file_type
     assert info["metadata"]["tokenizer.chat_template"] == CHAT_TEMPLATE
     assert "F16" not in info["tensor_types"]  # everything 2-D was requantized
     assert [p.name for p in tmp_path.iterdir()] == ["q.gguf"]  # no temporary F16 left
@@ -254,3 +255,13 @@ def test_inspect_json_summarises_the_file(tiny_f32, capsys):
     assert info["architecture"] == "gemma3" and info["tensor_count"] == 2 + 13 * 2
     assert info["metadata"]["tokenizer.ggml.tokens"]["array_length"] == 512
     assert info["tensor_types"] == {"F32": info["tensor_count"]}
+
+
+def test_inspect_rejects_a_truncated_gguf(tiny_f32, tmp_path, capsys):
+    cut = tmp_path / "cut.gguf"
+    data = tiny_f32.read_bytes()
+    for length in (len(data) - 100, 2000, 10):
+        cut.write_bytes(data[:length])
+        code, err = run_cli(["inspect", str(cut)], capsys)
+        assert_one_line_error(code, err, str(cut))
+        assert "truncated" in err or "damaged" in err or "not a GGUF" in err

@@ -144,28 +144,27 @@ def _eos_ids(vocab: GGUFVocab) -> list[int]:
 
 def write_from_gguf(gguf_path: Path, out: Path, progress: Progress = _no_progress) -> None:
     """Write a float32 Gemma3ForCausalLM folder for ``gguf_path`` into the empty folder ``out``."""
-    import gguf
     import numpy as np
     import torch
     from safetensors.torch import save_file
     from transformers import GenerationConfig
 
-    reader = open_gguf(gguf_path)
-    metadata = read_metadata(reader, skip_arrays_longer_than=64)
-    vocab = read_vocab(reader)
+    gguf_file = open_gguf(gguf_path)
+    metadata = read_metadata(gguf_file, skip_arrays_longer_than=64)
+    vocab = read_vocab(gguf_file)
     config = config_from_gguf(metadata, len(vocab.tokens), vocab)
     names = gguf_to_hf_names(config)
 
-    found = {t.name for t in reader.tensors}
+    found = {t.name for t in gguf_file.tensors}
     if missing := sorted(set(names) - found):
         raise GemmaikuError(f"the GGUF lacks tensors {', '.join(missing[:3])}... (it is not a complete Gemma 3)")
     if extra := sorted(found - set(names)):
         raise GemmaikuError(f"the GGUF has tensors Gemma3ForCausalLM does not: {', '.join(extra[:3])}")
 
     tensors: dict[str, torch.Tensor] = {}
-    total = len(reader.tensors)
-    for done, info in enumerate(reader.tensors, start=1):
-        array = np.asarray(gguf.quants.dequantize(info.data, info.tensor_type), dtype=np.float32)
+    total = len(gguf_file.tensors)
+    for done, info in enumerate(gguf_file.tensors, start=1):
+        array = gguf_file.dequantize(info)
         if is_norm(info.name):
             array = array - np.float32(1.0)
         if not array.flags.writeable:  # F32 tensors come back as views of the memory map

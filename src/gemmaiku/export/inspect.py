@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from gemmaiku.base.gguf_io import open_gguf
@@ -13,8 +12,7 @@ from gemmaiku.base.gguf_io import open_gguf
 ARRAY_PREVIEW = 8
 
 
-def _value(field) -> Any:
-    value = field.contents()
+def _short(value: Any) -> Any:
     if isinstance(value, list) and len(value) > ARRAY_PREVIEW:
         return {"array_length": len(value), "first": value[:ARRAY_PREVIEW]}
     return value
@@ -22,23 +20,22 @@ def _value(field) -> Any:
 
 def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Metadata (long arrays shortened), tensor types and shapes, parameter count, file size."""
-    path = Path(path)
-    reader = open_gguf(path)
-    metadata = {key: _value(field) for key, field in reader.fields.items() if not key.startswith("GGUF.")}
+    gguf_file = open_gguf(path)
+    metadata = {key: _short(value) for key, value in gguf_file.metadata.items()}
     tensors = [
         {
             "name": t.name,
-            "type": t.tensor_type.name,
-            "shape": [int(n) for n in t.shape],
-            "n_elements": int(t.n_elements),
-            "n_bytes": int(t.n_bytes),
+            "type": t.type_name,
+            "shape": list(t.shape),
+            "n_elements": t.n_elements,
+            "n_bytes": t.n_bytes,
         }
-        for t in reader.tensors
+        for t in gguf_file.tensors
     ]
     return {
-        "path": str(path),
-        "file_bytes": path.stat().st_size,
-        "gguf_version": int(reader.fields["GGUF.version"].contents()),
+        "path": str(gguf_file.path),
+        "file_bytes": gguf_file.file_bytes,
+        "gguf_version": gguf_file.version,
         "architecture": metadata.get("general.architecture"),
         "metadata": metadata,
         "tensor_count": len(tensors),
