@@ -125,7 +125,18 @@ def test_sweep_report_per_temperature_and_turn(scripted, prompts_file, tmp_path)
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path):
+def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path, monkeypatch):
+    from gemmaiku.evaluate import targets
+
+    # the "q8" model also writes haiku for essays: better than the first arm of its group (q8 comes first)
+    def make(spec, rest, **kw):
+        if rest == "q8":
+            scripted.script = {"code": PREAMBLE_REPLY, "yes_no": SHORT_REPLY}
+        else:
+            scripted.script = {"essay": PROSE_REPLY, "code": PREAMBLE_REPLY, "yes_no": SHORT_REPLY}
+        return scripted
+
+    monkeypatch.setitem(targets.KINDS, "fake", make)
     out = tmp_path / "abl"
     result = run("eval", "ablate", "--base", "fake:base", "--q4", "fake:q4", "--q8", "fake:q8",
                  "--prompts", str(prompts_file), "--per-category", "1", "-n", "1", "--guard", "2",
@@ -140,6 +151,11 @@ def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path):
     assert 5 * 4 <= len(scripted.seen) <= 5 * 4 + 4 * 2
     assert payload["arms"][0]["overall"]["n"] == 4
     assert "## quantization" in md and "## Skipped" in md
+    arms = {a["label"]: a for a in payload["arms"]}
+    assert arms["base + system prompt"]["versus"] is None
+    assert arms["Q4_K_M"]["versus"] == {"arm": "Q8_0", "pairs": 4, "only_reference": 1, "only_this": 0,
+                                        "difference": -0.25, "mcnemar_p": 1.0}
+    assert "-25.0 pts (0 better / 1 worse of 4, McNemar p=1)" in md
     assert (out / "ablations.png").exists()
 
 
@@ -183,6 +199,8 @@ def test_test_split_prompts_end_with_a_user_turn(tmp_path):
     assert prompt.with_system("X")[0]["content"] == "S"  # the conversation's own system prompt wins
 
 
+PREAMBLE_REPLY = "Sure! Here is a haiku:\nSnow on the cedar\nthe kettle starts its low song\nsteam writes on the pane"
+SHORT_REPLY = "Snow on the cedar\nsteam writes on the pane"
 HAIKU_REPLY = "Snow on the cedar\nthe kettle starts its low song\nsteam writes on the pane"
 PROSE_REPLY = "Here is a long answer in prose, which goes on for far too many words to be a haiku at all."
 

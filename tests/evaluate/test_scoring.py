@@ -73,3 +73,21 @@ def test_summary_counts_rates_reasons_and_worst():
 
 def test_rate_show():
     assert Rate(5, 10).show() == "50.0% [23.7, 76.3] (5/10)"
+
+
+def test_mcnemar_exact_known_values():
+    from gemmaiku.evaluate.scoring import mcnemar_exact
+
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * 11 / 1024)  # 2 * P(X <= 1), X ~ Bin(10, 1/2)
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64) == mcnemar_exact(6, 0)
+
+
+def test_paired_comparison_matches_replies_by_prompt_and_seed():
+    from gemmaiku.evaluate.scoring import paired
+
+    ref = [_sample("a", "x", HAIKU, 0), _sample("a", "x", PROSE, 1), _sample("b", "x", PROSE, 0)]
+    other = [_sample("a", "x", PROSE, 0), _sample("a", "x", HAIKU, 1), _sample("b", "x", HAIKU, 0),
+             _sample("c", "x", HAIKU, 0)]  # no partner: left out
+    result = paired(ref, other)
+    assert result == {"pairs": 3, "only_reference": 1, "only_this": 2, "difference": 0.3333, "mcnemar_p": 1.0}

@@ -22,7 +22,7 @@ from typing import Any
 from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
 from gemmaiku.evaluate.report import md_header, md_table, provenance, pyplot, write_report
 from gemmaiku.evaluate.run import Outcome, progress_bar, run_single
-from gemmaiku.evaluate.scoring import Rate, Sample, group_rates, rate_of
+from gemmaiku.evaluate.scoring import Rate, Sample, group_rates, paired, rate_of
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Target
 
@@ -94,9 +94,12 @@ def run_ablation(open_target: Callable[[str, int], Target], runs: Sequence[tuple
     return results, False
 
 
-def arm_dict(r: ArmResult) -> dict[str, Any]:
+def arm_dict(r: ArmResult, reference: ArmResult | None = None) -> dict[str, Any]:
     samples: list[Sample] = r.outcome.samples
-    return {"group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
+    versus = None
+    if reference is not None and reference is not r:
+        versus = {"arm": reference.arm.label, **paired(reference.outcome.samples, samples)}
+    return {"versus": versus, "group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
             "guarded": r.arm.guarded, "target": r.target, "overall": rate_of(samples).to_dict(),
             "categories": {c: x.to_dict() for c, x in group_rates(samples, lambda s: s.category).items()},
             "mean_attempts": _mean_attempts(samples)}
@@ -113,14 +116,24 @@ def ablate_markdown(arms: Sequence[Mapping[str, Any]], skipped: Sequence[str]) -
         rows = [a for a in arms if a["group"] == group]
         cats = list(dict.fromkeys(c for a in rows for c in a["categories"]))
         table = [[a["label"], f"`{a['spec']}`", Rate(a["overall"]["passed"], a["overall"]["n"]).show(),
+                  _versus(a["versus"]),
                   *[f"{100 * a['categories'][c]['rate']:.0f}%" if c in a["categories"] else "-" for c in cats]]
                  for a in rows]
-        lines += [f"## {group}", "", md_table(["arm", "target", "strict 5-7-5 [95% CI]", *cats], table), ""]
+        lines += [f"## {group}", "",
+                  md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", *cats], table), ""]
         attempts = [(a["label"], a["mean_attempts"]) for a in rows if a["mean_attempts"] is not None]
         lines += [f"Mean attempts ({label}): {m}" for label, m in attempts] + ([""] if attempts else [])
     if skipped:
         lines += ["## Skipped", "", *[f"- {s}" for s in skipped], ""]
     return "\n".join(lines)
+
+
+def _versus(v: Mapping[str, Any] | None) -> str:
+    """'+12.2 pts, 9 vs 2 discordant, McNemar p=0.065' against the group's first arm."""
+    if not v:
+        return "-"
+    return (f"{100 * v['difference']:+.1f} pts ({v['only_this']} better / {v['only_reference']} worse "
+            f"of {v['pairs']}, McNemar p={v['mcnemar_p']:.3g})")
 
 
 def ablate_plot(arms: Sequence[Mapping[str, Any]]):
@@ -147,12 +160,18 @@ def ablate_plot(arms: Sequence[Mapping[str, Any]]):
 
 def write_ablation(out: Path, results: Sequence[ArmResult], skipped: Sequence[str], partial: bool,
                    settings: Mapping[str, Any]) -> dict[str, Any]:
-    arms = [arm_dict(r) for r in results]
+    first: dict[str, ArmResult] = {}
+    for r in results:
+        first.setdefault(r.arm.group, r)
+    arms = [arm_dict(r, first[r.arm.group]) for r in results]
     targets = list({r.spec: {**r.target, "label": r.spec} for r in results}.values())
     payload = {"kind": "ablate", "provenance": provenance(), "partial": partial, "targets": targets,
                "settings": dict(settings), "arms": arms, "skipped": list(skipped)}
     md = "\n".join([md_header("Ablations", payload),
-                    "Same prompts, seeds and options in every arm; only the named factor changes.", "",
+                    "Same prompts, seeds and options in every arm; only the named factor changes. Each arm is "
+                    "compared with its group's first arm reply by reply (same prompt, same seed): the "
+                    "difference in strict 5-7-5 rate, the replies that passed only in this arm or only in the "
+                    "first, and the exact McNemar test on them (p < 0.05: unlikely to be chance).", "",
                     ablate_markdown(arms, skipped), "## Settings", "", "```json",
                     json.dumps(settings, indent=2, ensure_ascii=False), "```"])
     samples = [{**s.to_dict(), "arm": r.arm.label, "group": r.arm.group} for r in results for s in r.outcome.samples]

@@ -28,6 +28,27 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs of a paired comparison (``b``:
+    passed only in arm A, ``c``: passed only in arm B): a binomial test of b against n = b + c, p = 1/2."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(reference: Sequence[Sample], other: Sequence[Sample]) -> dict[str, Any]:
+    """Compare two arms run on the same prompts and seeds, pairing replies by (prompt, sample)."""
+    ref = {(s.prompt_id, s.sample): s.ok for s in reference}
+    pairs = [(ref[(s.prompt_id, s.sample)], s.ok) for s in other if (s.prompt_id, s.sample) in ref]
+    b = sum(r and not o for r, o in pairs)
+    c = sum(o and not r for r, o in pairs)
+    n = len(pairs)
+    return {"pairs": n, "only_reference": b, "only_this": c,
+            "difference": round((c - b) / n, 4) if n else 0.0, "mcnemar_p": round(mcnemar_exact(b, c), 4)}
+
+
 @dataclass
 class Sample:
     """One generated reply and its verdict."""
