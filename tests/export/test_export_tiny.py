@@ -265,3 +265,17 @@ def test_inspect_rejects_a_truncated_gguf(tiny_f32, tmp_path, capsys):
         code, err = run_cli(["inspect", str(cut)], capsys)
         assert_one_line_error(code, err, str(cut))
         assert "truncated" in err or "damaged" in err or "not a GGUF" in err
+
+
+@pytest.mark.slow
+def test_bf16_source_matches_llama_cpp_converter(tiny_gemma_tok_dir, tmp_path, llama_cpp_converter):
+    import torch
+    from transformers import Gemma3ForCausalLM
+
+    folder = tmp_path / "bf16"
+    shutil.copytree(tiny_gemma_tok_dir, folder)
+    Gemma3ForCausalLM.from_pretrained(folder).to(torch.bfloat16).save_pretrained(folder)
+    ours = export_gguf(folder, tmp_path / "ours.gguf", "f16", progress=False)
+    ref = run_converter(llama_cpp_converter, folder, tmp_path / "ref.gguf", "f16")
+    assert key_differences(metadata(ours), metadata(ref), ("gemma3.", "tokenizer.")) == []
+    assert tensor_differences(tensors(ours), tensors(ref)) == []
