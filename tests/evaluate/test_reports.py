@@ -121,6 +121,11 @@ def test_sweep_report_per_temperature_and_turn(scripted, prompts_file, tmp_path)
     longest = max(scripted.seen, key=lambda x: len(x["messages"]))
     assert [m["role"] for m in longest["messages"]] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert "## Continuous generation: adherence per turn" in md and "| 0.2 |" in md
+    # no 0.8 in this sweep: the first temperature is the reference; the scripted target never changes
+    assert s["single"]["reference_temperature"] == 0.0
+    assert s["single"]["versus_reference"]["0.4"] == {"pairs": 4, "only_reference": 0, "only_this": 0,
+                                                      "difference": 0.0, "mcnemar_p": 1.0}
+    assert "+0.0 pts (0/0, p=1)" in md and "vs T=0.0" in md
     for name in ("temperature.png", "turns.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 

@@ -25,11 +25,12 @@ from gemmaiku.evaluate.run import (
     run_continuous,
     run_single,
 )
-from gemmaiku.evaluate.scoring import Rate, Sample, failure_counts, group_rates, rate_of
+from gemmaiku.evaluate.scoring import Rate, Sample, failure_counts, group_rates, paired, rate_of
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Target
 
 MODES = ("single", "continuous")
+REFERENCE_T = 0.8  # the seed's threshold: rates at other temperatures are compared with this one
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -91,6 +92,11 @@ def sweep_summary(samples: Sequence[Sample]) -> dict[str, Any]:
                 str(t): failure_counts([s for s in chosen if s.extra["temperature"] == t]) for t in by_t},
             "overall": rate_of(chosen).to_dict(),
         }
+        temps = list(by_t)
+        ref = REFERENCE_T if REFERENCE_T in temps else temps[0]
+        at = {t: [s for s in chosen if s.extra["temperature"] == t] for t in temps}
+        entry["reference_temperature"] = ref
+        entry["versus_reference"] = {str(t): paired(at[ref], at[t]) for t in temps if t != ref}
         if mode == "continuous":
             entry["by_temperature_and_turn"] = {
                 str(t): {str(k): r.to_dict() for k, r in sorted(group_rates(
@@ -110,10 +116,15 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
     lines = []
     modes = [m for m in MODES if m in summary]
     temps = list(dict.fromkeys(t for m in modes for t in summary[m]["by_temperature"]))
-    header = ["temperature", *[f"{m}: strict 5-7-5 [95% CI]" for m in modes]]
-    rows = [[t, *[_cell(summary[m]["by_temperature"][t]) if t in summary[m]["by_temperature"] else "-"
-                  for m in modes]] for t in temps]
-    lines += ["## Adherence by temperature", "", md_table(header, rows), ""]
+    header = ["temperature", *[h for m in modes for h in (f"{m}: strict 5-7-5 [95% CI]",
+                                                           f"{m}: vs T={summary[m]['reference_temperature']}")]]
+    rows = [[t, *[cell for m in modes for cell in (
+        _cell(summary[m]["by_temperature"][t]) if t in summary[m]["by_temperature"] else "-",
+        _versus(summary[m]["versus_reference"].get(t)))]] for t in temps]
+    lines += ["## Adherence by temperature", "",
+              "The 'vs' columns compare each temperature with the reference reply by reply (same prompts and "
+              "seeds): the difference in points, replies that passed only at this temperature / only at the "
+              "reference, and the exact McNemar p-value.", "", md_table(header, rows), ""]
     if "continuous" in summary:
         cont = summary["continuous"]
         turns = list(cont["by_turn"])
@@ -130,6 +141,12 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
                 for t, f in summary[m]["failures_by_temperature"].items()]
         lines += [f"## Failure reasons ({m})", "", md_table(["temperature", "reasons (replies)"], rows), ""]
     return "\n".join(lines)
+
+
+def _versus(v: Mapping[str, Any] | None) -> str:
+    if not v:
+        return "reference"
+    return f"{100 * v['difference']:+.1f} pts ({v['only_this']}/{v['only_reference']}, p={v['mcnemar_p']:.3g})"
 
 
 def sweep_plots(summary: Mapping[str, Any]) -> dict[str, Any]:
