@@ -248,3 +248,36 @@ def test_the_shipped_test_split_loads():
         pytest.skip("no data/test.jsonl in this checkout")
     prompts = test_split()
     assert prompts and all(p.category.startswith("test:") and p.messages[-1]["role"] == "user" for p in prompts)
+
+
+def test_refused_requests_are_left_out_and_listed(scripted, prompts_file, tmp_path):
+    from gemmaiku.errors import GemmaikuError
+
+    original = scripted.generate
+
+    def refusing(messages, options):
+        if messages[-1]["content"].startswith("[essay]") and options["seed"] == 0:
+            raise GemmaikuError("the prompt is 3000 tokens, more than the context of 2048")
+        return original(messages, options)
+
+    scripted.generate = refusing
+    out = tmp_path / "left"
+    result = run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "-n", "2",
+                 "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    payload, md = read(out)
+    assert payload["summary"]["overall"]["n"] == 21 and len(payload["errors"]) == 3
+    assert "## Requests left out" in md and "essay-0 (seed 0) left out" in md
+
+
+def test_a_run_that_mostly_fails_stops_with_one_error(scripted, prompts_file, tmp_path):
+    from gemmaiku.errors import GemmaikuError
+
+    def down(messages, options):
+        raise GemmaikuError("cannot reach http://127.0.0.1:9/api/chat")
+
+    scripted.generate = down
+    result = CliRunner().invoke(cli, ["eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file),
+                                      "--out", str(tmp_path / "down"), "--quiet"])
+    assert isinstance(result.exception, GemmaikuError)
+    assert "5 of 5 requests failed; the first: haiku_request-0 (seed 0) left out: cannot reach" in str(result.exception)

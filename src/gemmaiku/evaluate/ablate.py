@@ -99,7 +99,7 @@ def arm_dict(r: ArmResult, reference: ArmResult | None = None) -> dict[str, Any]
     versus = None
     if reference is not None and reference is not r:
         versus = {"arm": reference.arm.label, **paired(reference.outcome.samples, samples)}
-    return {"versus": versus, "group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
+    return {"versus": versus, "errors": r.outcome.errors, "group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
             "guarded": r.arm.guarded, "target": r.target, "overall": rate_of(samples).to_dict(),
             "categories": {c: x.to_dict() for c, x in group_rates(samples, lambda s: s.category).items()},
             "mean_attempts": _mean_attempts(samples)}

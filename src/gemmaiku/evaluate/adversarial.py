@@ -103,8 +103,10 @@ def write_adversarial(out: Path, target_info: Sequence[Mapping[str, Any]], outco
     samples: list[Sample] = outcome.samples
     summary = summarize(samples, worst_k=worst_k)
     payload = {"kind": "adversarial", "provenance": provenance(), "partial": outcome.partial,
-               "targets": list(target_info), "settings": dict(settings), "summary": summary}
-    md = "\n".join([md_header("Adversarial evaluation", payload), summary_markdown(summary),
+               "targets": list(target_info), "settings": dict(settings), "summary": summary,
+               "errors": outcome.errors}
+    notes = ["## Requests left out", "", *[f"- {e}" for e in outcome.errors], ""] if outcome.errors else []
+    md = "\n".join([md_header("Adversarial evaluation", payload), summary_markdown(summary), *notes,
                     "## Settings", "", "```json", _json(settings), "```"])
     figures = {"categories.png": category_plot(summary, "Strict 5-7-5 by category (95% CI)")} if samples else {}
     write_report(out, payload, md, samples=[s.to_dict() for s in samples], figures=figures)

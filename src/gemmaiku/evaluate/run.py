@@ -23,6 +23,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.6, "top_k": 40, "top_p": 0.9
                                    "num_predict": 96}
 
 
+MAX_ERRORS = 5  # failed requests tolerated before a run that mostly fails is stopped
+
+
 @dataclass
 class Outcome:
     samples: list[Sample]
@@ -68,18 +71,30 @@ def sample_options(options: Mapping[str, Any], seed: int | None) -> dict[str, An
 def run_single(target: Target, prompts: Sequence[Prompt], *, samples: int, seed: int,
                options: Mapping[str, Any], system: str | None, advance: Callable[[int], None],
                extra: Mapping[str, Any] | None = None) -> Outcome:
-    """Each prompt ``samples`` times (seeds seed, seed+1, ...), as one user turn."""
+    """Each prompt ``samples`` times (seeds seed, seed+1, ...), as one user turn.
+
+    A request the target refuses (a prompt longer than its context, say) is left out and listed in
+    ``errors``; if failures outnumber replies after :data:`MAX_ERRORS` of them, the run stops."""
     out: list[Sample] = []
+    errors: list[str] = []
     try:
         for prompt in prompts:
             messages = prompt.with_system(system)
             for i in range(samples):
-                reply = target.generate(messages, sample_options(options, seed + i))
+                try:
+                    reply = target.generate(messages, sample_options(options, seed + i))
+                except GemmaikuError as exc:
+                    errors.append(f"{prompt.id} (seed {seed + i}) left out: {exc}")
+                    if len(errors) >= MAX_ERRORS and len(errors) > len(out):
+                        raise GemmaikuError(f"{len(errors)} of {len(errors) + len(out)} requests failed; "
+                                            f"the first: {errors[0]}") from None
+                    advance(1)
+                    continue
                 out.append(make_sample(prompt, i, seed + i, reply, **(extra or {})))
                 advance(1)
     except KeyboardInterrupt:
-        return Outcome(out, partial=True)
-    return Outcome(out)
+        return Outcome(out, partial=True, errors=errors)
+    return Outcome(out, errors=errors)
 
 
 def conversation_chains(prompts: Sequence[Prompt], conversations: int, turns: int) -> list[list[Prompt]]:
