@@ -12,9 +12,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 CHROME_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--window-size=1400,1000",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
 ]
 
 USER = {"name": "Gemmaiku Tester", "email": "tester@example.com", "password": "correct-horse-9"}
@@ -45,8 +51,10 @@ def wait_for(condition, timeout_s: float, what: str, poll_s: float = 0.5):
         except Exception as exc:  # noqa: BLE001 - stale elements while the page re-renders
             last_error = exc
         time.sleep(poll_s)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}" +
-                       (f" (last error: {last_error})" if last_error else ""))
+    raise TimeoutError(
+        f"timed out after {timeout_s:.0f} s waiting for {what}"
+        + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 def css(driver, selector: str):
@@ -58,14 +66,21 @@ def css(driver, selector: str):
 def button_with_text(driver, text: str):
     from selenium.webdriver.common.by import By
 
-    return [b for b in driver.find_elements(By.XPATH, f"//button[contains(., \"{text}\")]") if b.is_displayed()]
+    return [
+        b
+        for b in driver.find_elements(By.XPATH, f'//button[contains(., "{text}")]')
+        if b.is_displayed()
+    ]
 
 
 def sign_up(driver, url: str) -> None:
     """The first account on a fresh Open WebUI becomes its admin."""
     driver.get(url)
-    wait_for(lambda: css(driver, "input#email") or button_with_text(driver, "Get started"), 90,
-             "the sign-up page")
+    wait_for(
+        lambda: css(driver, "input#email") or button_with_text(driver, "Get started"),
+        90,
+        "the sign-up page",
+    )
     for button in button_with_text(driver, "Get started"):
         button.click()
     wait_for(lambda: css(driver, "input#email"), 30, "the sign-up form")
@@ -85,25 +100,39 @@ def sign_up(driver, url: str) -> None:
 def pick_model(driver, model: str) -> None:
     wait_for(lambda: css(driver, "#model-selector-model-button"), 30, "the model picker")
     css(driver, "#model-selector-model-button")[0].click()
-    option = wait_for(lambda: css(driver, f"button[data-value='{model}']"), 30, f"model {model} in the picker")
+    option = wait_for(
+        lambda: css(driver, f"button[data-value='{model}']"), 30, f"model {model} in the picker"
+    )
     option[0].click()
-    wait_for(lambda: model.split(":")[0] in css(driver, "#model-selector-model-button")[0].text, 10,
-             f"{model} to be selected")
+    wait_for(
+        lambda: model.split(":")[0] in css(driver, "#model-selector-model-button")[0].text,
+        10,
+        f"{model} to be selected",
+    )
 
 
 def send(driver, text: str) -> None:
     box = wait_for(lambda: css(driver, "#chat-input"), 30, "the chat input")[0]
     box.click()
     box.send_keys(text)
-    wait_for(lambda: css(driver, "#send-message-button") and css(driver, "#send-message-button")[0].is_enabled(),
-             10, "the send button")
+    wait_for(
+        lambda: (
+            css(driver, "#send-message-button")
+            and css(driver, "#send-message-button")[0].is_enabled()
+        ),
+        10,
+        "the send button",
+    )
     css(driver, "#send-message-button")[0].click()
 
 
 def wait_reply(driver, count: int, timeout_s: float) -> str:
     """The text of the ``count``-th assistant reply, once finished (its Regenerate button shows)."""
-    wait_for(lambda: len(css(driver, "button[aria-label='Regenerate']")) >= count, timeout_s,
-             f"assistant reply {count} to finish")
+    wait_for(
+        lambda: len(css(driver, "button[aria-label='Regenerate']")) >= count,
+        timeout_s,
+        f"assistant reply {count} to finish",
+    )
     return reply_text(driver, count)
 
 

@@ -104,7 +104,11 @@ class Recorder:
     # -- what the test asks --------------------------------------------------------------------
     def chats(self, kind: str | None = None) -> list[Exchange]:
         with self.lock:
-            return [e for e in self.exchanges if e.path == "/api/chat" and (kind is None or e.kind == kind)]
+            return [
+                e
+                for e in self.exchanges
+                if e.path == "/api/chat" and (kind is None or e.kind == kind)
+            ]
 
     def idle(self) -> bool:
         with self.lock:
@@ -138,7 +142,9 @@ def parse_chat(exchange: Exchange, body: bytes, out: bytes) -> None:
     exchange.stream = request.get("stream", True)
     exchange.tools = len(request.get("tools") or [])
     exchange.options = dict(request.get("options") or {})
-    users = [m.get("content") or "" for m in request.get("messages") or [] if m.get("role") == "user"]
+    users = [
+        m.get("content") or "" for m in request.get("messages") or [] if m.get("role") == "user"
+    ]
     exchange.user_text = str(users[-1]) if users else ""
     exchange.kind = request_kind(exchange.user_text)
     pieces = []
@@ -170,8 +176,14 @@ def record_decisions(router: Any) -> list[Decision]:
 
     def recording_choose(messages):
         decision = choose(messages)
-        decisions.append(Decision(request_kind(routing_text(messages)), decision.route, decision.target,
-                                  decision.confidence))
+        decisions.append(
+            Decision(
+                request_kind(routing_text(messages)),
+                decision.route,
+                decision.target,
+                decision.confidence,
+            )
+        )
         return decision
 
     router.choose = recording_choose

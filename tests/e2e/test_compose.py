@@ -10,7 +10,7 @@ import re
 import yaml
 
 from gemmaiku.paths import REPO_ROOT
-from gemmaiku.serve.webui import OFFLINE_ENV
+from gemmaiku.serve.webui import OFFLINE_ENV, TASK_ENV
 
 
 def compose() -> dict:
@@ -30,6 +30,8 @@ def test_compose_runs_open_webui_offline_like_the_launcher() -> None:
     env = compose()["services"]["open-webui"]["environment"]
     for key in ("OFFLINE_MODE", "HF_HUB_OFFLINE", "RAG_EMBEDDING_ENGINE", "ENABLE_OPENAI_API"):
         assert str(env[key]) == OFFLINE_ENV[key], key
+    for key, value in TASK_ENV.items():
+        assert env[key] == value, key
 
 
 def test_compose_image_matches_the_pinned_version() -> None:

@@ -35,6 +35,14 @@ OFFLINE_ENV = {
     "SCARF_NO_ANALYTICS": "true",
 }
 
+# Background tasks (title, tags, follow-ups) go to the prose model through the router. Open WebUI
+# asks for up to 1000 tokens each; a JSON title or tag list needs a few dozen, and on two cores
+# a small model rambling for 1000 tokens holds the compute slot (and the user's next turn) for
+# minutes. Saved in DATA_DIR on the first start, like every setting from the environment.
+TASK_ENV = {
+    "TASK_MODEL_PARAMS": '{"max_tokens": 128}',
+}
+
 
 def find_webui_bin(explicit: str | None = None) -> Path:
     candidates = [explicit, os.environ.get("OPEN_WEBUI_BIN"), str(REPO_ROOT / ".venv-webui" / "bin" / "open-webui"),
@@ -79,7 +87,7 @@ def start_webui(ollama_url: str, *, port: int, data_dir: Path, webui_bin: str | 
     """Start `open-webui serve` against ``ollama_url`` and wait until /health answers."""
     binary = find_webui_bin(webui_bin)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = os.environ | OFFLINE_ENV | {
+    env = os.environ | OFFLINE_ENV | TASK_ENV | {
         "OLLAMA_BASE_URL": ollama_url, "DATA_DIR": str(data_dir), "WEBUI_SECRET_KEY": secret,
     } | (extra_env or {})
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child

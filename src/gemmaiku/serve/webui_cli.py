@@ -34,7 +34,9 @@ class ServerThread:
         deadline = time.monotonic() + timeout_s
         while not self.server.started:
             if not self.thread.is_alive():
-                raise GemmaikuError(f"the server could not start on {self.host} (is the port taken? try --port)")
+                raise GemmaikuError(
+                    f"the server could not start on {self.host} (is the port taken? try --port)"
+                )
             if time.monotonic() > deadline:
                 raise GemmaikuError(f"the server did not start within {timeout_s:.0f} s")
             time.sleep(0.05)
@@ -60,22 +62,60 @@ class ServerThread:
 
 @click.command()
 @click.argument("models", nargs=-1)
-@click.option("--smollm2", "with_smollm2", is_flag=True, help="Also serve SmolLM2-135M-Instruct as 'smollm2'.")
-@click.option("--router", "router_targets", metavar="HAIKU,PROSE",
-              help="Add the virtual model 'gemmaiku-router' choosing between two served models.")
-@click.option("--guard", "guards", multiple=True, metavar="NAME=N",
-              help="Guarded generation for a model: up to N samples until one is a valid 5-7-5 haiku.")
-@click.option("--threads", type=int, help="llama.cpp threads per model (default: cores / compute slots).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address our server binds (Open WebUI always binds 127.0.0.1).")
-@click.option("--port", default=11434, show_default=True, type=int, help="Port of our server (0: any free port).")
+@click.option(
+    "--smollm2", "with_smollm2", is_flag=True, help="Also serve SmolLM2-135M-Instruct as 'smollm2'."
+)
+@click.option(
+    "--router",
+    "router_targets",
+    metavar="HAIKU,PROSE",
+    help="Add the virtual model 'gemmaiku-router' choosing between two served models.",
+)
+@click.option(
+    "--guard",
+    "guards",
+    multiple=True,
+    metavar="NAME=N",
+    help="Guarded generation for a model: up to N samples until one is a valid 5-7-5 haiku.",
+)
+@click.option(
+    "--threads", type=int, help="llama.cpp threads per model (default: cores / compute slots)."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address our server binds (Open WebUI always binds 127.0.0.1).",
+)
+@click.option(
+    "--port",
+    default=11434,
+    show_default=True,
+    type=int,
+    help="Port of our server (0: any free port).",
+)
 @click.option("--webui-port", default=8080, show_default=True, type=int, help="Port of Open WebUI.")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Open WebUI's DATA_DIR (users, chats, settings). Default: $GEMMAIKU_HOME/webui.")
-@click.option("--webui-bin", help="The open-webui executable (default: .venv-webui/bin/open-webui, then PATH).")
-def webui(models: tuple[str, ...], with_smollm2: bool, router_targets: str | None, guards: tuple[str, ...],
-          threads: int | None, host: str, port: int, webui_port: int, data_dir: Path | None,
-          webui_bin: str | None) -> None:
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Open WebUI's DATA_DIR (users, chats, settings). Default: $GEMMAIKU_HOME/webui.",
+)
+@click.option(
+    "--webui-bin",
+    help="The open-webui executable (default: .venv-webui/bin/open-webui, then PATH).",
+)
+def webui(
+    models: tuple[str, ...],
+    with_smollm2: bool,
+    router_targets: str | None,
+    guards: tuple[str, ...],
+    threads: int | None,
+    host: str,
+    port: int,
+    webui_port: int,
+    data_dir: Path | None,
+    webui_bin: str | None,
+) -> None:
     """Serve MODELS and open Open WebUI in front of them, offline, with one command.
 
     Open WebUI is installed apart from gemmaiku (`make webui-venv` makes .venv-webui). The first
@@ -101,20 +141,29 @@ def webui(models: tuple[str, ...], with_smollm2: bool, router_targets: str | Non
     data_dir = (data_dir or cache_dir() / "webui").expanduser()
     server = ServerThread(create_app(registry, settings), host=host, port=port)
     server_url = server.start()
-    click.echo(f"gemmaiku: serving {', '.join(registry.names()) or 'no models'} on {server_url}", err=True)
+    click.echo(
+        f"gemmaiku: serving {', '.join(registry.names()) or 'no models'} on {server_url}", err=True
+    )
     log_path = data_dir / "open-webui.log"
     click.echo(f"gemmaiku: starting Open WebUI (log: {log_path}) ...", err=True)
     try:
-        ui = start_webui(server_url, port=webui_port, data_dir=data_dir, webui_bin=str(binary), log_path=log_path)
+        ui = start_webui(
+            server_url, port=webui_port, data_dir=data_dir, webui_bin=str(binary), log_path=log_path
+        )
     except BaseException:
         server.stop()
         raise
-    click.echo(f"gemmaiku: Open WebUI on {ui.url}  (our server: {server_url}; Ctrl-C stops both)", err=True)
+    click.echo(
+        f"gemmaiku: Open WebUI on {ui.url}  (our server: {server_url}; Ctrl-C stops both)", err=True
+    )
     try:
         while ui.process.poll() is None and server.alive:
             time.sleep(0.5)
         if ui.process.poll() is not None:
-            click.echo(f"gemmaiku: Open WebUI exited with status {ui.process.returncode} (see {log_path})", err=True)
+            click.echo(
+                f"gemmaiku: Open WebUI exited with status {ui.process.returncode} (see {log_path})",
+                err=True,
+            )
     except KeyboardInterrupt:
         click.echo("gemmaiku: stopping Open WebUI and the server", err=True)
     finally:
