@@ -39,6 +39,8 @@ def test_adversarial_report_has_the_known_rates(scripted, prompts_file, tmp_path
     assert summary["lenient"]["overall"]["passed"] == 12
     assert summary["lenient"]["categories"]["code"]["rate"] == 1.0
     assert summary["lenient"]["categories"]["essay"]["rate"] == 0.0
+    # form held: only the haiku replies (the two-line yes_no and the chatter/prose ones break the form)
+    assert summary["form"]["overall"]["passed"] == 6
     # the markdown shows the same numbers, the command and the failures
     assert "25.0% [12.0, 44.9] (6/24)" in md and "100.0% [61.0, 100.0] (6/6)" in md
     assert f"Command: `{payload['provenance']['command']}`" in md

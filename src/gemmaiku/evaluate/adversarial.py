@@ -60,14 +60,18 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         fails = summary["failures_by_category"].get(category, {})
         top = ", ".join(f"{code} {n}" for code, n in list(fails.items())[:3]) or "-"
         lenient = summary["lenient"]["categories"][category]
-        rows.append([category, SUITE_CATEGORIES.get(category, ""), rate_cell(rate), f"{100 * lenient['rate']:.0f}%", top])
+        form = summary["form"]["categories"][category]
+        rows.append([category, SUITE_CATEGORIES.get(category, ""), rate_cell(rate), f"{100 * lenient['rate']:.0f}%",
+                     f"{100 * form['rate']:.0f}%", top])
     failures = summary["failures"]
     n = summary["overall"]["n"]
     lines = [f"**Strict 5-7-5 overall: {rate_cell(summary['overall'])}** (Wilson 95% interval)", "",
              f"Lenient (a 5-7-5 haiku is there once chatter such as a preamble or title is stripped): "
              f"{rate_cell(summary['lenient']['overall'])}", "",
-             md_table(["category", "what it tries", "strict 5-7-5 [95% CI] (passed/n)", "lenient", "top failures"],
-                      rows), "",
+             f"Form held (three short lines, no prose or chatter; only syllable counts may be off): "
+             f"{rate_cell(summary['form']['overall'])}", "",
+             md_table(["category", "what it tries", "strict 5-7-5 [95% CI] (passed/n)", "lenient", "form held",
+                       "top failures"], rows), "",
              "## Failure reasons", "",
              "A failing reply can have several reasons; shares are of all replies.", "",
              md_table(["reason", "replies", "share"],

@@ -123,6 +123,16 @@ def lenient_rate_of(samples: Iterable[Sample]) -> Rate:
     return Rate(sum(s.ok or s.lenient_ok for s in items), len(items))
 
 
+def form_ok(sample: Sample) -> bool:
+    """The form held: three short lines and nothing else; only the syllable counts may be off."""
+    return set(sample.codes) <= {"syllables"}
+
+
+def form_rate_of(samples: Iterable[Sample]) -> Rate:
+    items = list(samples)
+    return Rate(sum(form_ok(s) for s in items), len(items))
+
+
 def group_rates(samples: Sequence[Sample], key: Callable[[Sample], Any]) -> dict[Any, Rate]:
     """Rates per key, keys in first-seen order."""
     groups: dict[Any, list[Sample]] = {}
@@ -156,6 +166,11 @@ def summarize(samples: Sequence[Sample], *, worst_k: int = 5) -> dict[str, Any]:
     return {
         "overall": rate_of(samples).to_dict(),
         "categories": {c: r.to_dict() for c, r in group_rates(samples, lambda s: s.category).items()},
+        "form": {
+            "overall": form_rate_of(samples).to_dict(),
+            "categories": {c: form_rate_of([s for s in samples if s.category == c]).to_dict()
+                           for c in dict.fromkeys(s.category for s in samples)},
+        },
         "lenient": {
             "overall": lenient_rate_of(samples).to_dict(),
             "categories": {c: lenient_rate_of([s for s in samples if s.category == c]).to_dict()

@@ -25,7 +25,15 @@ from gemmaiku.evaluate.run import (
     run_continuous,
     run_single,
 )
-from gemmaiku.evaluate.scoring import Rate, Sample, failure_counts, group_rates, paired, rate_of
+from gemmaiku.evaluate.scoring import (
+    Rate,
+    Sample,
+    failure_counts,
+    form_rate_of,
+    group_rates,
+    paired,
+    rate_of,
+)
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Target
 
@@ -88,6 +96,8 @@ def sweep_summary(samples: Sequence[Sample]) -> dict[str, Any]:
         by_t = group_rates(chosen, lambda s: s.extra["temperature"])
         entry: dict[str, Any] = {
             "by_temperature": {str(t): r.to_dict() for t, r in by_t.items()},
+            "form_by_temperature": {
+                str(t): form_rate_of([s for s in chosen if s.extra["temperature"] == t]).to_dict() for t in by_t},
             "failures_by_temperature": {
                 str(t): failure_counts([s for s in chosen if s.extra["temperature"] == t]) for t in by_t},
             "overall": rate_of(chosen).to_dict(),
@@ -117,14 +127,18 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
     modes = [m for m in MODES if m in summary]
     temps = list(dict.fromkeys(t for m in modes for t in summary[m]["by_temperature"]))
     header = ["temperature", *[h for m in modes for h in (f"{m}: strict 5-7-5 [95% CI]",
-                                                           f"{m}: vs T={summary[m]['reference_temperature']}")]]
+                                                           f"{m}: vs T={summary[m]['reference_temperature']}",
+                                                           f"{m}: form held")]]
     rows = [[t, *[cell for m in modes for cell in (
         _cell(summary[m]["by_temperature"][t]) if t in summary[m]["by_temperature"] else "-",
-        _versus(summary[m]["versus_reference"].get(t)))]] for t in temps]
+        _versus(summary[m]["versus_reference"].get(t)),
+        f"{100 * summary[m]['form_by_temperature'][t]['rate']:.0f}%" if t in summary[m]["form_by_temperature"]
+        else "-")]] for t in temps]
     lines += ["## Adherence by temperature", "",
               "The 'vs' columns compare each temperature with the reference reply by reply (same prompts and "
               "seeds): the difference in points, replies that passed only at this temperature / only at the "
-              "reference, and the exact McNemar p-value.", "", md_table(header, rows), ""]
+              "reference, and the exact McNemar p-value. 'Form held': three short lines, no prose or chatter, "
+              "syllable counts aside.", "", md_table(header, rows), ""]
     if "continuous" in summary:
         cont = summary["continuous"]
         turns = list(cont["by_turn"])
