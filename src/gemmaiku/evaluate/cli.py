@@ -198,7 +198,7 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
 
 @eval_group.command()
 @click.option("--base", help="The base model (target spec or GGUF path), run with the system prompt.")
-@click.option("--tuned", help="The fine-tuned model for the system-prompt and guard arms (default: --q4, else --f16).")
+@click.option("--tuned", help="The fine-tuned model for the system-prompt and guard arms (default: --f16, else --q8, else --q4).")
 @click.option("--f16", help="F16 GGUF of the fused model.")
 @click.option("--q8", help="Q8_0 GGUF of the same fused model.")
 @click.option("--q4", help="Q4_K_M GGUF of the same fused model.")
@@ -225,7 +225,7 @@ def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None,
     from gemmaiku.evaluate.ablate import plan, run_ablation, write_ablation
     from gemmaiku.evaluate.targets import open_target
 
-    models = {"base": base, "tuned": tuned or q4 or f16 or q8, "f16": f16, "q8": q8, "q4": q4}
+    models = {"base": base, "tuned": tuned or f16 or q8 or q4, "f16": f16, "q8": q8, "q4": q4}
     models = {k: _as_spec(v) for k, v in models.items()}
     if not any(models.values()):
         raise GemmaikuError("give at least one model (--base, --tuned, --f16, --q8 or --q4)")
