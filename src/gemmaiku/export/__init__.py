@@ -8,12 +8,14 @@ F16 file with llama.cpp. ``inspect_gguf(path)`` summarises any GGUF.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from gemmaiku.atomic import atomic_file
 from gemmaiku.export.inspect import inspect_gguf
 from gemmaiku.export.quantize import K_QUANTS, quantize_gguf
 from gemmaiku.export.writer import FLOAT_OUTTYPES, plan_export, write_gguf
+from gemmaiku.progress import progress_bars
 
 OUTTYPES: tuple[str, ...] = (*FLOAT_OUTTYPES, *K_QUANTS)
 
@@ -39,46 +41,14 @@ def export_gguf(
     float_type = outtype if outtype in FLOAT_OUTTYPES else "f16"
     plan = plan_export(model_dir, float_type, name=name)
     if outtype in FLOAT_OUTTYPES:
-        with atomic_file(output) as tmp, _progress_bar(progress, f"writing {output.name}") as report:
-            write_gguf(plan, tmp, report)
-        _share_permissions(output)
+        with atomic_file(output) as tmp, progress_bars(progress, in_bytes=True) as report:
+            write_gguf(plan, tmp, partial(report, f"writing {output.name}"))
         return output
     f16 = output.with_name(f".{output.name}.f16")
     try:
-        with atomic_file(f16) as tmp, _progress_bar(progress, f"writing {output.name} (F16)") as report:
-            write_gguf(plan, tmp, report)
+        with atomic_file(f16) as tmp, progress_bars(progress, in_bytes=True) as report:
+            write_gguf(plan, tmp, partial(report, f"writing {output.name} (F16)"))
         quantize_gguf(f16, output, outtype, threads=threads)
     finally:
         f16.unlink(missing_ok=True)
-    _share_permissions(output)
     return output
-
-
-def _share_permissions(path: Path) -> None:
-    """mkstemp creates 0600 files; a model file gets the usual umask-based mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-class _progress_bar:
-    def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled, self.label = enabled, label
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task(self.label, total=None)
-        return lambda done, total: self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc_info) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc_info)

@@ -30,6 +30,7 @@ from gemmaiku.fuse.base import (
 )
 from gemmaiku.fuse.lora import Adapter, layer_index
 from gemmaiku.fuse.mlx_adapter import first_layer
+from gemmaiku.progress import progress_bars, stepper
 
 # --dtype choices -> torch dtype names; None keeps each tensor's own dtype.
 OUT_DTYPES = ("float32", "float16", "bfloat16")
@@ -161,9 +162,10 @@ def fuse_adapter(
     try:
         with (
             atomic_dir(out) as tmp,
-            _progress(progress, total, f"fusing {len(by_key)} modules") as advance,
+            progress_bars(progress) as report,
             _one_thread(),
         ):
+            advance = stepper(report, f"fusing {len(by_key)} modules", total)
             _write_weights(base, by_key, tmp, getattr(torch, dtype) if dtype else None, advance)
             for name in COPIED_FILES:
                 if name != "config.json" and (base.path / name).is_file():
@@ -222,39 +224,3 @@ def _write_index(base: BaseFolder, tmp: Path, weight_map: dict[str, str], total_
     index = {**base.index, "weight_map": dict(sorted(weight_map.items()))}
     index["metadata"] = {**index.get("metadata", {}), "total_size": total_size}
     (tmp / WEIGHTS_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
-
-
-class _progress:
-    """A rich progress bar on stderr (or nothing); yields a callable that advances it by one."""
-
-    def __init__(self, enabled: bool, total: int, label: str):
-        self.enabled, self.total, self.label = enabled, total, label
-        self.bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
