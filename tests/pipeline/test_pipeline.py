@@ -5,10 +5,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from gemmaiku.base.gguf_io import open_gguf
 from gemmaiku.cli import cli
 from gemmaiku.modelfile import lint_modelfile, load_modelfile
 from gemmaiku.pipeline import SHIPPED_ADAPTER
-from gemmaiku.runtime.gguf_info import read_gguf_info
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
@@ -23,7 +23,7 @@ def test_shipped_adapter_is_a_peft_adapter_with_a_model_card():
 
 
 def test_artifacts_are_a_linted_modelfile_over_an_f16_gguf(haiku_artifacts):
-    info = read_gguf_info(haiku_artifacts.gguf)
+    info = open_gguf(haiku_artifacts.gguf)
     assert info.metadata["general.architecture"] == "gemma3"
     assert info.metadata["general.file_type"] == 1  # F16
     assert "<start_of_turn>" in info.metadata["tokenizer.chat_template"]

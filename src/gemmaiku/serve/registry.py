@@ -55,11 +55,11 @@ FILE_TYPE_LABELS: dict[int, str] = {
 
 def gguf_details(path: Path) -> dict[str, Any]:
     """Family, parameter count and quantization of a GGUF, read from its header (no weights loaded)."""
-    from gemmaiku.runtime.gguf_info import read_gguf_info
+    from gemmaiku.base.gguf_io import open_gguf
 
-    info = read_gguf_info(path)
+    info = open_gguf(path)
     family = str(info.metadata.get("general.architecture", "unknown"))
-    parameters = info.parameter_count
+    parameters = sum(t.n_elements for t in info.tensors)
     file_type = info.metadata.get("general.file_type")
     return {
         "format": "gguf",
