@@ -16,18 +16,19 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# The first line of each Open WebUI 0.12 background-task prompt (open_webui/config.py).
-TASK_KINDS: dict[str, str] = {
-    "title": "Generate a concise title",
-    "tags": "Generate 1-3 broad tags",
-    "follow_ups": "Predict 3-5 useful messages",
+# Markers of Open WebUI 0.12's background-task prompts (open_webui/config.py), and of the title
+# prompt our launcher gives it (gemmaiku.serve.webui.TITLE_PROMPT).
+TASK_KINDS: dict[str, tuple[str, ...]] = {
+    "title": ("Generate a concise title", "### Task: title"),
+    "tags": ("Generate 1-3 broad tags",),
+    "follow_ups": ("Predict 3-5 useful messages",),
 }
 
 
 def request_kind(text: str) -> str:
     if "### Task:" in text:
-        for kind, marker in TASK_KINDS.items():
-            if marker in text:
+        for kind, markers in TASK_KINDS.items():
+            if any(marker in text for marker in markers):
                 return kind
         return "other_task"
     return "main"

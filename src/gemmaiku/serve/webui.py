@@ -35,12 +35,23 @@ OFFLINE_ENV = {
     "SCARF_NO_ANALYTICS": "true",
 }
 
+# A title prompt a 135M prose model can follow. Open WebUI's own (a page of JSON rules) makes
+# SmolLM2 copy its example ("Your concise title here") or echo the rules; this one, with the reply
+# decoded under a {"title": "..."} grammar, gives "snow", "reverse a string in Python" (docs/webui.md).
+# "### Task:" and "<chat_history>" keep the router's background-task rule matching.
+TITLE_PROMPT = """What is this chat about? Answer with a title of 2 to 5 words.
+### Task: title
+<chat_history>
+{{MESSAGES:END:2}}
+</chat_history>"""
+
 # Background tasks (title, tags, follow-ups) go to the prose model through the router. Open WebUI
 # asks for up to 1000 tokens each; a JSON title or tag list needs a few dozen, and on two cores
 # a small model rambling for 1000 tokens holds the compute slot (and the user's next turn) for
 # minutes. Saved in DATA_DIR on the first start, like every setting from the environment.
 TASK_ENV = {
     "TASK_MODEL_PARAMS": '{"max_tokens": 128}',
+    "TITLE_GENERATION_PROMPT_TEMPLATE": TITLE_PROMPT,
 }
 
 
