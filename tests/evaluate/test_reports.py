@@ -117,6 +117,7 @@ def test_sweep_report_per_temperature_and_turn(scripted, prompts_file, tmp_path)
     assert s["single"]["by_temperature"]["0.2"] == {"passed": 1, "n": 4, "rate": 0.25, "ci95": [0.0456, 0.6994]}
     cont = s["continuous"]
     assert list(cont["by_turn"]) == ["1", "2", "3"] and cont["by_turn"]["1"]["n"] == 6  # 2 conversations x 3 T
+    assert cont["form_by_turn"]["1"]["n"] == 6 and "| all, form held |" in md
     temps = [x["options"]["temperature"] for x in scripted.seen]
     assert sorted(set(temps)) == [0.0, 0.2, 0.4]
     # continuous mode: the conversation grows, the model's replies stay in context

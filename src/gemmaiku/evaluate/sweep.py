@@ -114,6 +114,9 @@ def sweep_summary(samples: Sequence[Sample]) -> dict[str, Any]:
                 for t in by_t
             }
             entry["by_turn"] = {str(k): r.to_dict() for k, r in sorted(group_rates(chosen, lambda s: s.extra["turn"]).items())}
+            turns = sorted({s.extra["turn"] for s in chosen})
+            entry["form_by_turn"] = {str(k): form_rate_of([s for s in chosen if s.extra["turn"] == k]).to_dict()
+                                     for k in turns}
         out[mode] = entry
     return out
 
@@ -146,6 +149,7 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
                       if k in cont["by_temperature_and_turn"][t] else "-" for k in turns]]
                 for t in cont["by_temperature_and_turn"]]
         rows.append(["all", *[_cell(cont["by_turn"][k]) for k in turns]])
+        rows.append(["all, form held", *[_cell(cont["form_by_turn"][k]) for k in turns]])
         lines += ["## Continuous generation: adherence per turn", "",
                   "Each row is one temperature; each column a turn index of the conversation (the model's "
                   "earlier replies stay in context).", "",
