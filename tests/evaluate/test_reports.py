@@ -161,8 +161,11 @@ def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path, mo
     assert "## quantization" in md and "## Skipped" in md
     arms = {a["label"]: a for a in payload["arms"]}
     assert arms["base + system prompt"]["versus"] is None
-    assert arms["Q4_K_M"]["versus"] == {"arm": "Q8_0", "pairs": 4, "only_reference": 1, "only_this": 0,
-                                        "difference": -0.25, "mcnemar_p": 1.0}
+    versus = dict(arms["Q4_K_M"]["versus"])
+    assert versus.pop("form") == {"pairs": 4, "only_reference": 1, "only_this": 0, "difference": -0.25,
+                                  "mcnemar_p": 1.0}
+    assert versus == {"arm": "Q8_0", "pairs": 4, "only_reference": 1, "only_this": 0,
+                      "difference": -0.25, "mcnemar_p": 1.0}
     assert "-25.0 pts (0 better / 1 worse of 4, McNemar p=1)" in md
     assert (out / "ablations.png").exists()
 

@@ -22,7 +22,15 @@ from typing import Any
 from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
 from gemmaiku.evaluate.report import md_header, md_table, provenance, pyplot, write_report
 from gemmaiku.evaluate.run import Outcome, progress_bar, run_single
-from gemmaiku.evaluate.scoring import Rate, Sample, form_rate_of, group_rates, paired, rate_of
+from gemmaiku.evaluate.scoring import (
+    Rate,
+    Sample,
+    form_ok,
+    form_rate_of,
+    group_rates,
+    paired,
+    rate_of,
+)
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Target
 
@@ -98,7 +106,8 @@ def arm_dict(r: ArmResult, reference: ArmResult | None = None) -> dict[str, Any]
     samples: list[Sample] = r.outcome.samples
     versus = None
     if reference is not None and reference is not r:
-        versus = {"arm": reference.arm.label, **paired(reference.outcome.samples, samples)}
+        versus = {"arm": reference.arm.label, **paired(reference.outcome.samples, samples),
+                  "form": paired(reference.outcome.samples, samples, form_ok)}
     return {"versus": versus, "errors": r.outcome.errors, "group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
             "guarded": r.arm.guarded, "target": r.target, "overall": rate_of(samples).to_dict(),
             "form": form_rate_of(samples).to_dict(),
@@ -118,10 +127,12 @@ def ablate_markdown(arms: Sequence[Mapping[str, Any]], skipped: Sequence[str]) -
         cats = list(dict.fromkeys(c for a in rows for c in a["categories"]))
         table = [[a["label"], f"`{a['spec']}`", Rate(a["overall"]["passed"], a["overall"]["n"]).show(),
                   _versus(a["versus"]), f"{100 * a['form']['rate']:.0f}%",
+                  _versus(a["versus"]["form"]) if a["versus"] else "-",
                   *[f"{100 * a['categories'][c]['rate']:.0f}%" if c in a["categories"] else "-" for c in cats]]
                  for a in rows]
         lines += [f"## {group}", "",
-                  md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", "form held", *cats],
+                  md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", "form held",
+                            "form vs first arm", *cats],
                            table), ""]
         attempts = [(a["label"], a["mean_attempts"]) for a in rows if a["mean_attempts"] is not None]
         lines += [f"Mean attempts ({label}): {m}" for label, m in attempts] + ([""] if attempts else [])

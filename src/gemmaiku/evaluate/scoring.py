@@ -38,10 +38,12 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def paired(reference: Sequence[Sample], other: Sequence[Sample]) -> dict[str, Any]:
-    """Compare two arms run on the same prompts and seeds, pairing replies by (prompt, sample)."""
-    ref = {(s.prompt_id, s.sample): s.ok for s in reference}
-    pairs = [(ref[(s.prompt_id, s.sample)], s.ok) for s in other if (s.prompt_id, s.sample) in ref]
+def paired(reference: Sequence[Sample], other: Sequence[Sample],
+           passed: Callable[[Sample], bool] = lambda s: s.ok) -> dict[str, Any]:
+    """Compare two arms run on the same prompts and seeds, pairing replies by (prompt, sample);
+    ``passed`` says what counts (strict 5-7-5 by default, or e.g. :func:`form_ok`)."""
+    ref = {(s.prompt_id, s.sample): passed(s) for s in reference}
+    pairs = [(ref[(s.prompt_id, s.sample)], passed(s)) for s in other if (s.prompt_id, s.sample) in ref]
     b = sum(r and not o for r, o in pairs)
     c = sum(o and not r for r, o in pairs)
     n = len(pairs)
