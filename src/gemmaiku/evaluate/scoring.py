@@ -48,7 +48,7 @@ def paired(reference: Sequence[Sample], other: Sequence[Sample],
     c = sum(o and not r for r, o in pairs)
     n = len(pairs)
     return {"pairs": n, "only_reference": b, "only_this": c,
-            "difference": round((c - b) / n, 4) if n else 0.0, "mcnemar_p": round(mcnemar_exact(b, c), 4)}
+            "difference": round((c - b) / n, 4) if n else 0.0, "mcnemar_p": float(f"{mcnemar_exact(b, c):.4g}")}
 
 
 @dataclass
