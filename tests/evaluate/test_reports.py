@@ -287,3 +287,14 @@ def test_a_run_that_mostly_fails_stops_with_one_error(scripted, prompts_file, tm
                                       "--out", str(tmp_path / "down"), "--quiet"])
     assert isinstance(result.exception, GemmaikuError)
     assert "5 of 5 requests failed; the first: haiku_request-0 (seed 0) left out: cannot reach" in str(result.exception)
+
+
+def test_progress_bar_and_json_output(scripted, prompts_file, tmp_path):
+    out = tmp_path / "prog"
+    result = CliRunner().invoke(cli, ["eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file),
+                                      "--per-category", "1", "-n", "1", "--out", str(out), "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    start = result.stdout.index("{")
+    payload = json.loads(result.stdout[start:result.stdout.rindex("}") + 1])
+    assert payload["summary"]["overall"]["n"] == 4 and payload["kind"] == "adversarial"
