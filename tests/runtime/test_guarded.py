@@ -16,7 +16,7 @@ class ScriptedEngine:
         self.options = GenerationOptions(temperature=0.0, seed=11)
         self.calls: list[GenerationOptions] = []
 
-    def generate(self, messages=None, *, prompt=None, options=None) -> Result:
+    def generate(self, messages=None, *, prompt=None, options=None, grammar=None) -> Result:
         self.calls.append(options)
         text = self.replies[min(len(self.calls), len(self.replies)) - 1]
         return Result(text, 5, len(text.split()), "stop", 0.0, 0.01, 0.02)

@@ -35,10 +35,10 @@ class FakeEngine:
     def unload(self) -> None:
         self.loaded = False
 
-    def stream(self, messages=None, *, prompt=None, options=None) -> Iterator[Chunk]:
+    def stream(self, messages=None, *, prompt=None, options=None, grammar=None) -> Iterator[Chunk]:
         self.load()
         options = options or self.options
-        self.seen.append({"messages": messages, "prompt": prompt, "options": options})
+        self.seen.append({"messages": messages, "prompt": prompt, "options": options, "grammar": grammar})
         words = self.reply.split(" ")
         limit = len(words) if options.num_predict < 0 else min(options.num_predict, len(words))
         for i, word in enumerate(words[:limit]):

@@ -148,3 +148,24 @@ def test_api_key_is_required_when_set(fake_registry):
     assert client.get("/api/tags").status_code == 401
     assert client.get("/v1/models").status_code == 401
     assert client.get("/api/tags", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_format_json_and_schemas_become_grammars(client, fake_registry):
+    engine = fake_registry.get("haiku").engine
+    message = [{"role": "user", "content": "hi"}]
+    client.post("/api/chat", json={"model": "haiku", "stream": False, "format": "json", "messages": message})
+    assert "root" in engine.seen[-1]["grammar"] and "object" in engine.seen[-1]["grammar"]
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+    client.post("/api/chat", json={"model": "haiku", "stream": False, "format": schema, "messages": message})
+    assert "title" in engine.seen[-1]["grammar"]
+    client.post("/v1/chat/completions", json={"model": "haiku", "response_format": {"type": "json_object"},
+                                              "messages": message})
+    assert "root" in engine.seen[-1]["grammar"]
+    client.post("/api/chat", json={"model": "haiku", "stream": False, "messages": message})
+    assert engine.seen[-1]["grammar"] is None
+
+
+def test_unsupported_format_is_400(client):
+    response = client.post("/api/chat", json={"model": "haiku", "format": "xml",
+                                              "messages": [{"role": "user", "content": "x"}]})
+    assert response.status_code == 400 and "format" in response.json()["error"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gemmaiku.router.linear import Decision, LinearRouter
 from gemmaiku.router.policy import HAIKU, PROSE, is_background_task, routing_text
+from gemmaiku.router.tasks import task_output
 from gemmaiku.serve.registry import RouteDecision
 
 SHIPPED_ROUTER = Path(__file__).parent / "shipped"
@@ -36,8 +37,12 @@ class RouterModel:
     router: LinearRouter = field(default_factory=load_router)
 
     def choose(self, messages: Sequence[Mapping[str, str]]) -> RouteDecision:
-        decision, _ = decide(routing_text(messages), self.router)
-        return RouteDecision(self.targets[decision.label], decision.label, decision.confidence)
+        text = routing_text(messages)
+        decision, why = decide(text, self.router)
+        structured = task_output(text) if why == "rule:background-task" else None
+        return RouteDecision(self.targets[decision.label], decision.label, decision.confidence,
+                             grammar=structured.grammar if structured else None,
+                             options=structured.options if structured else {})
 
 
 __all__ = ["HAIKU", "PROSE", "RouterModel", "decide", "load_router"]

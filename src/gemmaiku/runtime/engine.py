@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +165,12 @@ class Engine:
         *,
         prompt: str | None = None,
         options: GenerationOptions | None = None,
+        grammar: str | None = None,
     ) -> Iterator[Chunk]:
         """Stream a reply to ``messages`` (chat) or to a raw ``prompt`` (already formatted).
 
-        Closing the iterator early (a client that went away) stops the generation.
+        ``grammar`` (GBNF text) constrains decoding, e.g. to JSON. Closing the iterator early (a
+        client that went away) stops the generation.
         """
         if (messages is None) == (prompt is None):
             raise GemmaikuError("give either messages or a raw prompt")
@@ -177,7 +180,7 @@ class Engine:
             text = prompt if prompt is not None else self.render(messages or [])
             tokens = self.tokenize(text)
             with self.slots:
-                yield from self._decode(tokens, options, load_s)
+                yield from self._decode(tokens, options, load_s, grammar)
 
     def generate(
         self,
@@ -185,10 +188,11 @@ class Engine:
         *,
         prompt: str | None = None,
         options: GenerationOptions | None = None,
+        grammar: str | None = None,
     ) -> Result:
         pieces: list[str] = []
         last: Chunk | None = None
-        for chunk in self.stream(messages, prompt=prompt, options=options):
+        for chunk in self.stream(messages, prompt=prompt, options=options, grammar=grammar):
             pieces.append(chunk.text)
             last = chunk
         assert last is not None and last.finish_reason is not None
@@ -197,7 +201,8 @@ class Engine:
             last.load_s, last.prompt_eval_s, last.eval_s,
         )
 
-    def _decode(self, tokens: list[int], options: GenerationOptions, load_s: float) -> Iterator[Chunk]:
+    def _decode(self, tokens: list[int], options: GenerationOptions, load_s: float,
+                grammar: str | None = None) -> Iterator[Chunk]:
         import llama_cpp
 
         llama = self._llama
@@ -219,7 +224,8 @@ class Engine:
         generated: list[int] = []
         finish = "length"
         if max_tokens > 0:
-            for token in llama.generate(tokens, reset=True, **sampler_kwargs(options)):
+            constraint = compiled_grammar(grammar) if grammar else None
+            for token in llama.generate(tokens, reset=True, grammar=constraint, **sampler_kwargs(options)):
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
                 if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
@@ -242,6 +248,17 @@ class Engine:
             tail, len(tokens), len(generated), finish,
             load_s=load_s, prompt_eval_s=first - start, eval_s=end - first,
         )
+
+
+@lru_cache(maxsize=32)
+def compiled_grammar(text: str) -> Any:
+    """A GBNF grammar compiled once per distinct text (compiling costs milliseconds per call)."""
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(text, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise GemmaikuError(f"bad grammar: {exc}") from None
 
 
 class Utf8Decoder:

@@ -38,21 +38,21 @@ class GuardedEngine:
         return getattr(self.engine, name)
 
     def candidates(self, messages: Messages | None, prompt: str | None,
-                   options: GenerationOptions) -> Iterator[Candidate]:
+                   options: GenerationOptions, grammar: str | None = None) -> Iterator[Candidate]:
         from gemmaiku.prosody import check_haiku
 
         for attempt in range(1, self.attempts + 1):
             attempt_options = options if attempt == 1 else retry_options(options, attempt)
-            result = self.engine.generate(messages, prompt=prompt, options=attempt_options)
+            result = self.engine.generate(messages, prompt=prompt, options=attempt_options, grammar=grammar)
             verdict = check_haiku(result.text)
             yield Candidate(result, verdict.ok, verdict.distance, attempt)
 
     def choose(self, messages: Messages | None = None, *, prompt: str | None = None,
-               options: GenerationOptions | None = None) -> tuple[Candidate, int]:
+               options: GenerationOptions | None = None, grammar: str | None = None) -> tuple[Candidate, int]:
         """The first valid candidate, else the closest; and how many were generated."""
         best: Candidate | None = None
         tried = 0
-        for candidate in self.candidates(messages, prompt, options or self.engine.options):
+        for candidate in self.candidates(messages, prompt, options or self.engine.options, grammar):
             tried += 1
             if best is None or candidate.distance < best.distance:
                 best = candidate
@@ -62,8 +62,8 @@ class GuardedEngine:
         return best, tried
 
     def stream(self, messages: Messages | None = None, *, prompt: str | None = None,
-               options: GenerationOptions | None = None) -> Iterator[Chunk]:
-        best, tried = self.choose(messages, prompt=prompt, options=options)
+               options: GenerationOptions | None = None, grammar: str | None = None) -> Iterator[Chunk]:
+        best, tried = self.choose(messages, prompt=prompt, options=options, grammar=grammar)
         r = best.result
         if r.text:
             yield Chunk(r.text, r.prompt_tokens, r.generated_tokens)
@@ -71,8 +71,8 @@ class GuardedEngine:
                     extra={"guard": {"attempts": tried, "valid": best.valid, "distance": best.distance}})
 
     def generate(self, messages: Messages | None = None, *, prompt: str | None = None,
-                 options: GenerationOptions | None = None) -> Result:
-        return self.choose(messages, prompt=prompt, options=options)[0].result
+                 options: GenerationOptions | None = None, grammar: str | None = None) -> Result:
+        return self.choose(messages, prompt=prompt, options=options, grammar=grammar)[0].result
 
 
 def retry_options(options: GenerationOptions, attempt: int) -> GenerationOptions:

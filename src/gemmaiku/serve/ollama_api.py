@@ -104,7 +104,7 @@ def build_router(registry: Registry) -> APIRouter:
     @api.post("/api/chat")
     async def chat(body: OllamaChatRequest) -> Response:
         messages = [m.model_dump() for m in body.messages]
-        turn = resolve_turn(registry, body.model, messages, body.options)
+        turn = resolve_turn(registry, body.model, messages, body.options, body.format)
         if not messages:  # Ollama: an empty chat loads the model and returns at once
             turn.served.engine.load()
             return JSONResponse({"model": body.model, "created_at": now_iso(),
@@ -122,15 +122,13 @@ def build_router(registry: Registry) -> APIRouter:
                                  "done_reason": "load", "done": True})
         messages = ([{"role": "system", "content": body.system}] if body.system else [])
         messages.append({"role": "user", "content": body.prompt})
-        turn = resolve_turn(registry, body.model, messages, body.options)
+        turn = resolve_turn(registry, body.model, messages, body.options, body.format)
         if body.raw:
-            prompt = body.prompt
-            turn.stream = lambda: turn.served.engine.stream(prompt=prompt, options=turn.options)  # type: ignore[method-assign]
+            turn.prompt = body.prompt
         elif body.template:
             from gemmaiku.modelfile import render_prompt
 
-            prompt = render_prompt(body.template, turn.messages)
-            turn.stream = lambda: turn.served.engine.stream(prompt=prompt, options=turn.options)  # type: ignore[method-assign]
+            turn.prompt = render_prompt(body.template, turn.messages)
         return await respond(turn, body.stream, key="response")
 
     @api.post("/api/create")

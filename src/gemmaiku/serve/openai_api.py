@@ -38,7 +38,7 @@ def build_router(registry: Registry) -> APIRouter:
     @api.post("/chat/completions")
     async def chat_completions(body: OpenAIChatRequest) -> Response:
         messages = [m.model_dump() for m in body.messages]
-        turn = resolve_turn(registry, body.model, messages, body.ollama_options())
+        turn = resolve_turn(registry, body.model, messages, body.ollama_options(), body.response_format)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         base = {"id": completion_id, "created": created, "model": body.model}

@@ -26,11 +26,14 @@ def normalize_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RouteDecision:
-    """Which served model a virtual model chose, told to the client in a header and final chunk."""
+    """Which served model a virtual model chose, told to the client in a header and final chunk;
+    optionally a grammar (GBNF) and option overrides for a structured reply."""
 
     target: str
     route: str
     confidence: float
+    grammar: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "model": self.target, "confidence": round(self.confidence, 4)}

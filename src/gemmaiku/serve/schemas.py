@@ -95,6 +95,7 @@ class OpenAIChatRequest(Lenient):
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    response_format: Any = None
 
     def ollama_options(self) -> dict[str, Any]:
         """The same request in Ollama option names."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from gemmaiku.errors import GemmaikuError
 from gemmaiku.runtime import Chunk, GenerationOptions
 from gemmaiku.serve.registry import Registry, RouteDecision, ServedModel
 
@@ -72,9 +73,14 @@ class Turn:
     options: GenerationOptions
     decision: RouteDecision | None
     started: float
+    grammar: str | None = None  # GBNF: a requested format, or the router's for a background task
+    prompt: str | None = None  # a raw, already formatted prompt (/api/generate raw or template)
 
     def stream(self) -> Iterator[Chunk]:
-        return self.served.engine.stream(self.messages, options=self.options)
+        source = {"prompt": self.prompt} if self.prompt is not None else {"messages": self.messages}
+        if self.grammar:
+            return self.served.engine.stream(**source, options=self.options, grammar=self.grammar)
+        return self.served.engine.stream(**source, options=self.options)
 
     def stats(self, last: Chunk) -> dict[str, Any]:
         """Ollama's final-chunk fields (durations in nanoseconds)."""
@@ -124,15 +130,48 @@ def conversation(served: ServedModel, messages: Sequence[Mapping[str, str]]) -> 
 
 
 def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, str]],
-                 options: Mapping[str, Any] | None) -> Turn:
+                 options: Mapping[str, Any] | None, response_format: Any = None) -> Turn:
     started = time.perf_counter()
     model = registry.get(name)
     decision = None
+    grammar = format_grammar(response_format)
+    merged = dict(options or {})
     if not isinstance(model, ServedModel):
         decision = model.choose(messages)
         model = registry.get_served(decision.target)
         log.info("%s routed to %s (%s, confidence %.3f)", name, decision.target, decision.route, decision.confidence)
+        if decision.grammar and not grammar:
+            grammar = decision.grammar
+            merged = {**merged, **decision.options}
     return Turn(
         requested=name, served=model, messages=conversation(model, messages),
-        options=model.engine.options.merged(dict(options or {})), decision=decision, started=started,
+        options=model.engine.options.merged(merged), decision=decision, started=started, grammar=grammar,
     )
+
+
+def format_grammar(response_format: Any) -> str | None:
+    """GBNF for Ollama's `format` ("json" or a JSON schema) and OpenAI's `response_format`."""
+    import json
+
+    if response_format in (None, "", {}):
+        return None
+    if isinstance(response_format, dict) and "type" in response_format and response_format["type"] in (
+        "text", "json_object", "json_schema"
+    ):  # OpenAI's shape
+        kind = response_format["type"]
+        if kind == "text":
+            return None
+        if kind == "json_object":
+            response_format = "json"
+        else:
+            response_format = (response_format.get("json_schema") or {}).get("schema") or "json"
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if response_format == "json":
+        return JSON_GBNF
+    if isinstance(response_format, dict):
+        try:
+            return json_schema_to_gbnf(json.dumps(response_format))
+        except Exception as exc:  # the converter raises several types for schemas it cannot express
+            raise GemmaikuError(f"unsupported format schema: {exc}") from None
+    raise GemmaikuError('format must be "json" or a JSON schema object')

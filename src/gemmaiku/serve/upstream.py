@@ -58,7 +58,8 @@ class UpstreamEngine:
         pass
 
     def stream(self, messages: Messages | None = None, *, prompt: str | None = None,
-               options: GenerationOptions | None = None) -> Iterator[Chunk]:
+               options: GenerationOptions | None = None, grammar: str | None = None) -> Iterator[Chunk]:
+        # grammar: the upstream server decodes on its own terms; a GBNF text cannot be relayed.
         import httpx
 
         if messages is None:
