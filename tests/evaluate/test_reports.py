@@ -154,7 +154,7 @@ def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path, mo
     labels = [a["label"] for a in payload["arms"]]
     assert labels == ["base + system prompt", "fine-tuned + system prompt", "fine-tuned, no system prompt",
                       "Q8_0", "Q4_K_M", "unguarded", "guarded"]
-    assert any("F16" in s for s in payload["skipped"])
+    assert any("F16" in s for s in payload["skipped"]) and any("Q5_K_M (no --q5)" in s for s in payload["skipped"])
     # distinct runs: base+sys, q4+sys, q4 none, q8+sys, q4 guarded (q4+sys reused three times)
     assert 5 * 4 <= len(scripted.seen) <= 5 * 4 + 4 * 2
     assert payload["arms"][0]["overall"]["n"] == 4

@@ -4,7 +4,7 @@ Every arm runs the same prompts with the same seeds and options; only one thing 
 (:data:`ARMS`):
 
 * system prompt: base + system prompt, fine-tuned + system prompt, fine-tuned without one;
-* quantization: F16 vs Q8_0 vs Q4_K_M of the same fused model (with the system prompt);
+* quantization: F16 vs Q8_0 vs Q5_K_M vs Q4_K_M of the same fused model (with the system prompt);
 * guard: fine-tuned unguarded vs guarded generation (up to N samples until one is 5-7-5).
 
 Arms whose model was not given are skipped (and listed); identical arms run once. Models run one
@@ -39,7 +39,7 @@ from gemmaiku.evaluate.targets import Target
 class Arm:
     group: str
     label: str
-    model: str  # which --option names the model: base, tuned, f16, q8, q4
+    model: str  # which --option names the model: base, tuned, f16, q8, q5, q4
     system: bool  # send the default system prompt
     guarded: bool = False
 
@@ -50,6 +50,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("system prompt", "fine-tuned, no system prompt", "tuned", False),
     Arm("quantization", "F16", "f16", True),
     Arm("quantization", "Q8_0", "q8", True),
+    Arm("quantization", "Q5_K_M", "q5", True),
     Arm("quantization", "Q4_K_M", "q4", True),
     Arm("guard", "unguarded", "tuned", True),
     Arm("guard", "guarded", "tuned", True, guarded=True),

@@ -201,6 +201,7 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
 @click.option("--tuned", help="The fine-tuned model for the system-prompt and guard arms (default: --f16, else --q8, else --q4).")
 @click.option("--f16", help="F16 GGUF of the fused model.")
 @click.option("--q8", help="Q8_0 GGUF of the same fused model.")
+@click.option("--q5", help="Q5_K_M GGUF of the same fused model (optional).")
 @click.option("--q4", help="Q4_K_M GGUF of the same fused model.")
 @click.option("--guard", type=click.IntRange(0), default=4, show_default=True, help="Attempts in the guarded arm (0: skip it).")
 @click.option("--category", "categories", multiple=True, help="Only these suite categories.")
@@ -208,12 +209,13 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
 @click.option("--include-test-split", is_flag=True, help="Add the corpus test split.")
 @click.option("--prompts", "prompts_file", type=click.Path(path_type=Path, dir_okay=False), help="Own prompt JSONL.")
 @_shared
-def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None, q4: str | None, guard: int,
+def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None, q5: str | None, q4: str | None,
+           guard: int,
            categories: tuple[str, ...], per_category: int, include_test_split: bool, prompts_file: Path | None,
            samples: int | None, seed: int, temperature: float, num_predict: int, extra_options: tuple[str, ...],
            threads: int | None, num_ctx: int, api_key: str | None, out: Path | None, as_json: bool,
            quiet: bool) -> None:
-    """Base vs fine-tuned, system prompt or not, F16 vs Q8_0 vs Q4_K_M, guarded vs not.
+    """Base vs fine-tuned, system prompt or not, F16 vs Q8_0 (vs Q5_K_M) vs Q4_K_M, guarded vs not.
 
     Give the models you have; arms without one are skipped. Same prompts and seeds in every arm.
 
@@ -225,10 +227,10 @@ def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None,
     from gemmaiku.evaluate.ablate import plan, run_ablation, write_ablation
     from gemmaiku.evaluate.targets import open_target
 
-    models = {"base": base, "tuned": tuned or f16 or q8 or q4, "f16": f16, "q8": q8, "q4": q4}
+    models = {"base": base, "tuned": tuned or f16 or q8 or q5 or q4, "f16": f16, "q8": q8, "q5": q5, "q4": q4}
     models = {k: _as_spec(v) for k, v in models.items()}
     if not any(models.values()):
-        raise GemmaikuError("give at least one model (--base, --tuned, --f16, --q8 or --q4)")
+        raise GemmaikuError("give at least one model (--base, --tuned, --f16, --q8, --q5 or --q4)")
     samples = samples or 2
     options = _options(temperature, num_predict, extra_options)
     prompts = _prompts(prompts_file, include_test_split, None, categories, per_category)
