@@ -142,3 +142,24 @@ def test_cli_trains_and_prints_json(tiny_corpus, chat_model_dir, tmp_path):
     summary = json.loads(result.output[result.output.index("{") :])
     assert summary["result"]["steps"] == 2 and summary["target_modules"] == ["q_proj", "o_proj"]
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_init_adapter_warm_starts_from_a_saved_adapter(tiny_corpus, chat_model_dir, tmp_path):
+    import torch
+
+    first = tmp_path / "first"
+    train(_config(tiny_corpus, chat_model_dir, first, max_steps=2))
+    second = tmp_path / "second"  # lr 0: the weights stay exactly the loaded ones
+    train(
+        _config(tiny_corpus, chat_model_dir, second, max_steps=1, lr=0.0, init_adapter=str(first))
+    )
+    a, b = _adapter(first), _adapter(second)
+    assert any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    with pytest.raises(GemmaikuError, match="does not match this LoRA shape"):
+        train(
+            _config(
+                tiny_corpus, chat_model_dir, tmp_path / "third", rank=2, init_adapter=str(first)
+            )
+        )

@@ -96,6 +96,11 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
     "--val-batches", type=int, default=None, help="Validation batches per evaluation [all]."
 )
 @click.option(
+    "--init-adapter",
+    default=None,
+    help="Start from this adapter's LoRA weights (same rank and target modules): continue training.",
+)
+@click.option(
     "--threads",
     type=int,
     default=None,

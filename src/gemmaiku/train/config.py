@@ -36,6 +36,7 @@ class TrainConfig:
     save_interval: int = 50
     log_interval: int = 1
     val_batches: int | None = None  # None: the whole valid split
+    init_adapter: str | None = None  # start from this peft adapter's weights (same r and targets)
     threads: int | None = None  # torch CPU threads (None: torch's default); 1 holds up under load
     extra: dict = field(default_factory=dict)
 
@@ -55,4 +56,5 @@ class TrainConfig:
     RESUME_KEYS = (
         "rank", "alpha", "dropout", "target_modules", "lr", "schedule", "warmup_steps",
         "weight_decay", "epochs", "max_steps", "batch_size", "grad_accum", "max_length", "seed",
+        "init_adapter",
     )  # fmt: skip

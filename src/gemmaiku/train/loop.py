@@ -101,6 +101,28 @@ def wrap_lora(model, config: TrainConfig):
     return get_peft_model(model, lora)
 
 
+def load_adapter_weights(model, adapter: Path) -> None:
+    """Warm start: copy a saved peft adapter's LoRA weights into the freshly wrapped model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    path = adapter / "adapter_model.safetensors"
+    if not path.is_file():
+        raise GemmaikuError(
+            f"no adapter_model.safetensors in {adapter} (give a folder made by `gemmaiku train`)"
+        )
+    weights = load_file(path)
+    expected = [k for k in model.state_dict() if "lora_" in k]
+    try:
+        result = set_peft_model_state_dict(model, weights)
+    except RuntimeError:  # shape mismatch
+        result = None
+    if result is None or result.unexpected_keys or len(weights) != len(expected):
+        raise GemmaikuError(
+            f"{adapter} does not match this LoRA shape (use the same --rank and --target-modules)"
+        )
+
+
 class _StopFlag:
     """SIGINT sets a flag checked between steps; a second SIGINT interrupts at once."""
 
@@ -267,6 +289,8 @@ def train(
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     model = wrap_lora(load_model(base, device), config)
+    if config.init_adapter and not resume:
+        load_adapter_weights(model, Path(config.init_adapter))
     run = _Run(config, model, train_set, valid_set, pad_id, device)
     if resume:
         run.progress, saved = checkpoint.load_state(out)
