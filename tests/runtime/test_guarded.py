@@ -15,9 +15,11 @@ class ScriptedEngine:
         self.replies = list(replies)
         self.options = GenerationOptions(temperature=0.0, seed=11)
         self.calls: list[GenerationOptions] = []
+        self.meters: list = []
 
-    def generate(self, messages=None, *, prompt=None, options=None, grammar=None) -> Result:
+    def generate(self, messages=None, *, prompt=None, options=None, grammar=None, meter=None) -> Result:
         self.calls.append(options)
+        self.meters.append(meter)
         text = self.replies[min(len(self.calls), len(self.replies)) - 1]
         return Result(text, 5, len(text.split()), "stop", 0.0, 0.01, 0.02)
 
@@ -55,3 +57,12 @@ def test_a_valid_first_reply_costs_one_generation():
     scripted = ScriptedEngine([VALID])
     text, last = run(GuardedEngine(scripted, attempts=5))
     assert text == VALID and last.extra["guard"]["attempts"] == 1 and len(scripted.calls) == 1
+
+
+def test_candidates_are_metered_unless_turned_off():
+    scripted = ScriptedEngine([VALID])
+    run(GuardedEngine(scripted, attempts=2))
+    assert scripted.meters == [(5, 7, 5)]
+    plain = ScriptedEngine([VALID])
+    run(GuardedEngine(plain, attempts=2, metered=False))
+    assert plain.meters == [None]

@@ -166,10 +166,12 @@ class Engine:
         prompt: str | None = None,
         options: GenerationOptions | None = None,
         grammar: str | None = None,
+        meter: tuple[int, ...] | None = None,
     ) -> Iterator[Chunk]:
         """Stream a reply to ``messages`` (chat) or to a raw ``prompt`` (already formatted).
 
-        ``grammar`` (GBNF text) constrains decoding, e.g. to JSON. Closing the iterator early (a
+        ``grammar`` (GBNF text) constrains decoding, e.g. to JSON; ``meter`` (e.g. (5, 7, 5)) lets
+        lines end only where their syllables fit (runtime.meter). Closing the iterator early (a
         client that went away) stops the generation.
         """
         if (messages is None) == (prompt is None):
@@ -180,7 +182,7 @@ class Engine:
             text = prompt if prompt is not None else self.render(messages or [])
             tokens = self.tokenize(text)
             with self.slots:
-                yield from self._decode(tokens, options, load_s, grammar)
+                yield from self._decode(tokens, options, load_s, grammar, meter)
 
     def generate(
         self,
@@ -189,10 +191,11 @@ class Engine:
         prompt: str | None = None,
         options: GenerationOptions | None = None,
         grammar: str | None = None,
+        meter: tuple[int, ...] | None = None,
     ) -> Result:
         pieces: list[str] = []
         last: Chunk | None = None
-        for chunk in self.stream(messages, prompt=prompt, options=options, grammar=grammar):
+        for chunk in self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter):
             pieces.append(chunk.text)
             last = chunk
         assert last is not None and last.finish_reason is not None
@@ -202,7 +205,7 @@ class Engine:
         )
 
     def _decode(self, tokens: list[int], options: GenerationOptions, load_s: float,
-                grammar: str | None = None) -> Iterator[Chunk]:
+                grammar: str | None = None, meter: tuple[int, ...] | None = None) -> Iterator[Chunk]:
         import llama_cpp
 
         llama = self._llama
@@ -225,7 +228,13 @@ class Engine:
         finish = "length"
         if max_tokens > 0:
             constraint = compiled_grammar(grammar) if grammar else None
-            for token in llama.generate(tokens, reset=True, grammar=constraint, **sampler_kwargs(options)):
+            processors = None
+            if meter:
+                from gemmaiku.runtime.meter import meter_processor
+
+                processors = meter_processor(llama, len(tokens), meter)
+            for token in llama.generate(tokens, reset=True, grammar=constraint, logits_processor=processors,
+                                        **sampler_kwargs(options)):
                 if first_token_at is None:
                     first_token_at = time.perf_counter()
                 if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):

@@ -1,5 +1,7 @@
 """Guarded generation: sample up to N candidates, return the first valid 5-7-5 haiku (or the
-closest one), so the form holds even where the model slips.
+closest one), so the form holds even where the model slips. Each candidate is decoded with the
+5-7-5 meter (runtime.meter: lines may end only where their syllables fit) unless ``metered`` is
+off; the validator still has the last word.
 
 A :class:`GuardedEngine` has the Engine interface (``stream``, ``generate``, ``options``,
 ``load``...), so the server, the router and evaluation use it wherever they use an engine. The
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gemmaiku.runtime.engine import Chunk, Engine, Result
+from gemmaiku.runtime.meter import HAIKU_METER
 from gemmaiku.runtime.options import GenerationOptions
 from gemmaiku.runtime.prompt import Messages
 
@@ -28,11 +31,12 @@ class Candidate:
 
 
 class GuardedEngine:
-    def __init__(self, engine: Engine, attempts: int = 4) -> None:
+    def __init__(self, engine: Engine, attempts: int = 4, *, metered: bool = True) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.engine = engine
         self.attempts = attempts
+        self.meter = HAIKU_METER if metered else None
 
     def __getattr__(self, name: str) -> Any:  # options, load, loaded, unload, metadata, render...
         return getattr(self.engine, name)
@@ -43,7 +47,8 @@ class GuardedEngine:
 
         for attempt in range(1, self.attempts + 1):
             attempt_options = options if attempt == 1 else retry_options(options, attempt)
-            result = self.engine.generate(messages, prompt=prompt, options=attempt_options, grammar=grammar)
+            extra = {"meter": self.meter} if self.meter and not grammar else {}
+            result = self.engine.generate(messages, prompt=prompt, options=attempt_options, grammar=grammar, **extra)
             verdict = check_haiku(result.text)
             yield Candidate(result, verdict.ok, verdict.distance, attempt)
 
