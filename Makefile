@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/gemmaiku check examples/haiku.txt
+	$(VENV)/bin/gemmaiku pipeline
 
 test: $(STAMP) e2e-deps
 	$(VENV)/bin/ruff check src tests
