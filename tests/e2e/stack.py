@@ -207,8 +207,8 @@ class CappedEngine:
             options = options.model_copy(update={"num_predict": self.cap})
         return options
 
-    def stream(self, messages=None, *, prompt=None, options=None) -> Iterator[Any]:
-        return self.engine.stream(messages, prompt=prompt, options=self._capped(options))
+    def stream(self, messages=None, *, prompt=None, options=None, **constraints) -> Iterator[Any]:
+        return self.engine.stream(messages, prompt=prompt, options=self._capped(options), **constraints)
 
-    def generate(self, messages=None, *, prompt=None, options=None) -> Any:
-        return self.engine.generate(messages, prompt=prompt, options=self._capped(options))
+    def generate(self, messages=None, *, prompt=None, options=None, **constraints) -> Any:
+        return self.engine.generate(messages, prompt=prompt, options=self._capped(options), **constraints)
