@@ -15,6 +15,7 @@ from gemmaiku.evaluate.targets import (
     open_target,
     parse_target,
 )
+from gemmaiku.runtime.guarded import GuardedEngine
 
 
 def test_http_kinds_parse_base_and_model():
@@ -44,7 +45,10 @@ def test_gguf_kind_and_bare_path(base_gguf_path):
     t = parse_target(f"gguf:{base_gguf_path}")
     assert isinstance(t, GGUFTarget) and not t.engine.loaded  # loading waits for the first request
     assert isinstance(parse_target(str(base_gguf_path)), GGUFTarget)
-    assert isinstance(open_target(str(base_gguf_path), guard=3), GuardedTarget)
+    guarded = open_target(str(base_gguf_path), guard=3)  # in process: the server's own guard
+    assert isinstance(guarded, GGUFTarget) and isinstance(guarded.engine, GuardedEngine)
+    assert guarded.engine.attempts == 3 and guarded.engine.meter == (5, 7, 5)
+    assert isinstance(open_target("ollama:http://127.0.0.1:9/m", guard=2), GuardedTarget)
 
 
 @pytest.fixture

@@ -318,5 +318,13 @@ class GuardedTarget:
 
 
 def open_target(spec: str, *, guard: int = 0, **kw: Any) -> Target:
+    """The target for ``spec``; with ``guard``, guarded generation as the server does it: for an
+    in-process GGUF the server's own GuardedEngine (metered candidates, then the validator), for
+    an HTTP target the same retries client-side (a server started with --guard meters itself)."""
     target = parse_target(spec, **kw)
+    if guard > 0 and isinstance(target, GGUFTarget):
+        from gemmaiku.runtime.guarded import GuardedEngine
+
+        target.engine = GuardedEngine(target.engine, guard)  # type: ignore[assignment]
+        return target
     return GuardedTarget(target, guard) if guard > 0 else target
