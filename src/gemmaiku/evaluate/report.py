@@ -9,8 +9,6 @@ marked ``"partial": true``.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -21,34 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gemmaiku.atomic import atomic_dir, write_text_atomic
-from gemmaiku.errors import GemmaikuError
-
-HASH_CACHE = "sha256-cache.json"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, cached in the Gemmaiku cache under (path, size, mtime)."""
-    from gemmaiku.paths import cache_dir
-
-    path = Path(path).resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_file = cache_dir() / HASH_CACHE
-    try:
-        cache = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        return cache[key]
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    cache[key] = sha.hexdigest()
-    with contextlib.suppress(OSError, GemmaikuError):  # a read-only cache only costs a re-hash
-        write_text_atomic(cache_file, json.dumps(cache, indent=1))
-    return cache[key]
+from gemmaiku.atomic import atomic_dir
+from gemmaiku.paths import file_sha256  # noqa: F401 - re-exported for report writers
 
 
 def command_line() -> str:

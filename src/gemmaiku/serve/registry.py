@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,40 +75,6 @@ def gguf_details(path: Path) -> dict[str, Any]:
     }
 
 
-_DIGEST_LOCK = threading.Lock()
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, cached on disk by (path, size, mtime): hashing a 500 MB GGUF takes
-    seconds, too long for a client's first /api/tags (Open WebUI gives up after ~10 s)."""
-    import json
-
-    from gemmaiku.paths import cache_dir
-
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_file = cache_dir() / "digests.json"
-    with _DIGEST_LOCK:
-        try:
-            cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            cache = {}
-        if key in cache:
-            return cache[key]
-        sha = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        cache[key] = sha.hexdigest()
-        try:
-            from gemmaiku.atomic import write_text_atomic
-
-            write_text_atomic(cache_file, json.dumps(cache))
-        except (OSError, GemmaikuError):
-            pass  # a read-only cache only costs speed
-        return cache[key]
-
-
 def _human_count(count: int) -> str:
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if count >= size:
@@ -146,7 +111,9 @@ class ServedModel:
     @property
     def digest(self) -> str:
         if self._digest is None:
-            self._digest = file_digest(self.path)
+            from gemmaiku.paths import file_sha256
+
+            self._digest = file_sha256(self.path)
         return self._digest
 
     def modelfile_text(self) -> str:
