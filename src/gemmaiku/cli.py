@@ -20,20 +20,20 @@ from gemmaiku.errors import GemmaikuError
 COMMANDS: dict[str, str] = {
     "count": "gemmaiku.prosody.cli:count",
     "check": "gemmaiku.prosody.cli:check",
+    "data": "gemmaiku.data.cli:data",
+    "base": "gemmaiku.base.cli:base",
+    "train": "gemmaiku.train.cli:train",
+    "fuse": "gemmaiku.fuse.cli:fuse",
+    "export": "gemmaiku.export.cli:export",
+    "inspect": "gemmaiku.export.cli:inspect",
+    "modelfile": "gemmaiku.modelfile.cli:modelfile",
     "generate": "gemmaiku.runtime.cli:generate",
     "serve": "gemmaiku.serve.cli:serve",
     "webui": "gemmaiku.serve.webui_cli:webui",
     "route": "gemmaiku.router.cli:route",
-    "pipeline": "gemmaiku.pipeline.cli:pipeline",
-    "data": "gemmaiku.data.cli:data",
-    "train": "gemmaiku.train.cli:train",
-    "base": "gemmaiku.base.cli:base",
-    "export": "gemmaiku.export.cli:export",
-    "inspect": "gemmaiku.export.cli:inspect",
-    "fuse": "gemmaiku.fuse.cli:fuse",
-    "modelfile": "gemmaiku.modelfile.cli:modelfile",
     "eval": "gemmaiku.evaluate.cli:eval_group",
     "bench": "gemmaiku.bench.cli:bench",
+    "pipeline": "gemmaiku.pipeline.cli:pipeline",
 }
 
 
