@@ -212,11 +212,11 @@ def _patch_tokenizer_config(folder: Path, **updates: Any) -> None:
     (folder / "chat_template.json").unlink(missing_ok=True)
 
 
-def check_hf_folder(folder: Path) -> dict[str, Any]:
-    """The folder's config.json if it is a text-only Gemma 3 with a SentencePiece tokenizer."""
+def read_gemma3_text_config(folder: Path, *, fix: str = "give a Hugging Face model folder") -> dict[str, Any]:
+    """The folder's config.json if it describes a text-only Gemma 3, else one clear error."""
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise GemmaikuError(f"{folder} has no config.json (give a Hugging Face model folder or a .gguf file)")
+        raise GemmaikuError(f"{folder} has no config.json ({fix})")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -228,6 +228,12 @@ def check_hf_folder(folder: Path) -> dict[str, Any]:
             f"{folder} holds a {model_type!r} model ({', '.join(architectures)}), not a text-only "
             f"Gemma 3 ({HF_ARCHITECTURE}, model_type {HF_MODEL_TYPE!r})"
         )
+    return config
+
+
+def check_hf_folder(folder: Path) -> dict[str, Any]:
+    """The folder's config.json if it is a text-only Gemma 3 with a SentencePiece tokenizer."""
+    config = read_gemma3_text_config(folder, fix="give a Hugging Face model folder or a .gguf file")
     if not (folder / "tokenizer.model").is_file():
         raise GemmaikuError(
             f"{folder} has no tokenizer.model (Gemma 3 folders ship one; the GGUF export needs it "

@@ -6,22 +6,18 @@ opened; the file is written under a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemmaiku.base.convert import gguf_to_hf_names
+from gemmaiku.base.convert import gguf_to_hf_names, read_gemma3_text_config
 from gemmaiku.chat import CHAT_TEMPLATE
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.export.metadata import ARCH, general_items, hparam_items
 from gemmaiku.export.tensors import TensorPlan, nbytes, plan_tensors, stream_tensors
 from gemmaiku.export.vocab import Vocab, read_vocab
-
-HF_ARCHITECTURE = "Gemma3ForCausalLM"
-HF_MODEL_TYPE = "gemma3_text"
 
 # --outtype -> (llama.cpp file type, tensor type for 2-D weights)
 FLOAT_OUTTYPES: dict[str, tuple[str, str]] = {
@@ -50,19 +46,7 @@ def load_config(folder: Path):
 
     if not folder.is_dir():
         raise GemmaikuError(f"no such folder: {folder} (give a Hugging Face model folder)")
-    path = folder / "config.json"
-    if not path.is_file():
-        raise GemmaikuError(f"{folder} has no config.json (give a Hugging Face model folder)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise GemmaikuError(f"{path} is not valid JSON ({exc})") from None
-    architectures = raw.get("architectures") or [HF_ARCHITECTURE]
-    if raw.get("model_type") != HF_MODEL_TYPE or HF_ARCHITECTURE not in architectures:
-        raise GemmaikuError(
-            f"{folder} holds a {raw.get('model_type')!r} model ({', '.join(architectures)}); "
-            f"export writes text-only Gemma 3 ({HF_ARCHITECTURE}) only"
-        )
+    read_gemma3_text_config(folder)
     return Gemma3TextConfig.from_pretrained(folder)
 
 
