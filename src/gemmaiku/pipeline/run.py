@@ -165,11 +165,10 @@ def quick_check(modelfile: Path, count: int, say: Callable[[str], None]) -> dict
     from gemmaiku.evaluate.suite import builtin_suite
     from gemmaiku.modelfile import load_modelfile
     from gemmaiku.prosody import check_haiku
-    from gemmaiku.runtime import Engine, options_from
+    from gemmaiku.runtime import Engine
 
     mf = load_modelfile(modelfile)
-    engine = Engine(mf.resolve(mf.from_), options=options_from({**mf.options(), "seed": 7, "num_predict": 64}),
-                    template=mf.template)
+    engine = Engine.from_modelfile(mf, {"seed": 7, "num_predict": 64})
     prompts, seen = [], set()
     for prompt in builtin_suite():
         if prompt.category not in seen:

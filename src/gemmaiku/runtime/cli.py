@@ -41,8 +41,7 @@ def engine_for(model: str, overrides: dict[str, object]):
     from gemmaiku.modelfile import load_modelfile
 
     modelfile = load_modelfile(path)
-    options = options_from({**modelfile.options(), **overrides})
-    return Engine(modelfile.resolve(modelfile.from_), options=options, template=modelfile.template), modelfile.system
+    return Engine.from_modelfile(modelfile, overrides), modelfile.system
 
 
 @click.command()

@@ -88,6 +88,19 @@ class Engine:
     n_threads: int | None = None
     slots: ComputeSlots = field(default_factory=lambda: DEFAULT_SLOTS)
 
+    @classmethod
+    def from_modelfile(cls, modelfile: Any, overrides: Mapping[str, Any] | None = None,
+                       n_threads: int | None = None) -> Engine:
+        """An engine for a parsed Modelfile: its FROM (relative to the Modelfile), TEMPLATE and
+        PARAMETERs, with ``overrides`` on top. (SYSTEM and MESSAGE belong to the conversation.)"""
+        from gemmaiku.runtime.options import options_from
+
+        source = modelfile.resolve(modelfile.from_)
+        if not source.is_file():
+            raise GemmaikuError(f"FROM {modelfile.from_}: no such GGUF file (fix the Modelfile's FROM line)")
+        options = options_from({**modelfile.options(), **dict(overrides or {})})
+        return cls(source, options=options, template=modelfile.template, n_threads=n_threads)
+
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if not self.path.is_file():

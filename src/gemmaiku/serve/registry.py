@@ -210,11 +210,9 @@ def served_from_modelfile(name: str, modelfile_path: Path, n_threads: int | None
 
 
 def served_from_modelfile_object(name: str, modelfile: Any, n_threads: int | None = None) -> ServedModel:
-    source = modelfile.resolve(modelfile.from_)
-    if not source.is_file():
-        raise GemmaikuError(f"FROM {modelfile.from_}: no such GGUF file (fix the Modelfile's FROM line)")
-    return served_from_gguf(
-        name, source, options=options_from(modelfile.options()), system=modelfile.system,
-        template=modelfile.template, parameters=modelfile.parameters, n_threads=n_threads,
-        license=modelfile.license or [], messages=[dict(m) for m in (modelfile.messages or [])],
+    engine = Engine.from_modelfile(modelfile, n_threads=n_threads)
+    return ServedModel(
+        name=name, path=engine.path, engine=engine, system=modelfile.system, template=modelfile.template,
+        parameters=dict(modelfile.parameters), license=list(modelfile.license or []),
+        messages=[dict(m) for m in (modelfile.messages or [])],
     )
