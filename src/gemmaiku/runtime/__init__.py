@@ -1,6 +1,10 @@
-"""Local inference on llama.cpp: engines, prompt formats, options, streamed chunks."""
+"""Local inference on llama.cpp: the Generator interface, engines, prompt formats, options."""
 
-from gemmaiku.runtime.engine import Chunk, ComputeSlots, Engine, Result
+from gemmaiku.runtime.engine import ComputeSlots, Engine
+from gemmaiku.runtime.generator import Chunk, Generator, Result, collect, generate
 from gemmaiku.runtime.options import GenerationOptions, options_from
 
-__all__ = ["Chunk", "ComputeSlots", "Engine", "GenerationOptions", "Result", "options_from"]
+__all__ = [
+    "Chunk", "ComputeSlots", "Engine", "GenerationOptions", "Generator", "Result", "collect",
+    "generate", "options_from",
+]

@@ -20,41 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.runtime.generator import Chunk, Result, collect
 from gemmaiku.runtime.options import GenerationOptions, sampler_kwargs
 from gemmaiku.runtime.prompt import Messages, PromptFormat, resolve_format
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """New text from the model; the last chunk of a stream has ``finish_reason`` set."""
-
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    finish_reason: str | None = None  # "stop" (end of turn or a stop string) or "length"
-    load_s: float = 0.0
-    prompt_eval_s: float = 0.0
-    eval_s: float = 0.0
-    extra: Mapping[str, Any] | None = None  # e.g. guarded generation's attempts, on the last chunk
-
-    @property
-    def done(self) -> bool:
-        return self.finish_reason is not None
-
-
-@dataclass(frozen=True)
-class Result:
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    finish_reason: str
-    load_s: float
-    prompt_eval_s: float
-    eval_s: float
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.generated_tokens / self.eval_s if self.eval_s > 0 else 0.0
 
 
 class ComputeSlots:
@@ -209,16 +177,7 @@ class Engine:
         grammar: str | None = None,
         meter: tuple[int, ...] | None = None,
     ) -> Result:
-        pieces: list[str] = []
-        last: Chunk | None = None
-        for chunk in self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter):
-            pieces.append(chunk.text)
-            last = chunk
-        assert last is not None and last.finish_reason is not None
-        return Result(
-            "".join(pieces), last.prompt_tokens, last.generated_tokens, last.finish_reason,
-            last.load_s, last.prompt_eval_s, last.eval_s,
-        )
+        return collect(self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter))
 
     def _decode(self, tokens: list[int], options: GenerationOptions, load_s: float,
                 grammar: str | None = None, meter: tuple[int, ...] | None = None) -> Iterator[Chunk]:
