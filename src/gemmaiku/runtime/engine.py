@@ -1,32 +1,41 @@
 """llama.cpp generation as a stream of small dataclasses (CLI, server, router and evaluation share it).
 
-An :class:`Engine` owns one GGUF. ``stream()`` yields :class:`Chunk` objects as text is decoded;
-the last one carries ``finish_reason`` and the timings Ollama reports. ``generate()`` is the plain
-function on top. Requests to one engine run one at a time, and all engines share a small pool of
-*compute slots* so that two models never fight for the cores: on this 2-core class of machine
-llama.cpp decode falls from ~50 to ~1.5 tok/s when another busy process takes a core.
+An :class:`Engine` owns one GGUF and implements :class:`~gemmaiku.runtime.generator.Generator`:
+``stream()`` yields :class:`Chunk` objects as text is decoded; the last one carries
+``finish_reason`` and the timings Ollama reports. Up to ``parallel`` requests decode together, in
+one llama.cpp batch per step (runtime.batch: continuous batching); more wait in a bounded queue.
+Every engine in the process shares a small pool of *compute slots* held for each decode step, so
+that two models never fight for the cores: on this 2-core class of machine llama.cpp decode falls
+from ~50 to ~1.5 tok/s when another busy process takes a core.
 """
 
 from __future__ import annotations
 
 import os
-import random
+import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.runtime.batch import Feed, Job, LlamaRuntime, Scheduler, Step
 from gemmaiku.runtime.generator import Chunk, Result, collect
-from gemmaiku.runtime.options import GenerationOptions, sampler_kwargs
+from gemmaiku.runtime.options import GenerationOptions
 from gemmaiku.runtime.prompt import Messages, PromptFormat, resolve_format
+from gemmaiku.runtime.sampling import make_sampler, resolve_seed
+
+# A logits processor: (the reply's text so far, next-token logits to mask in place).
+Processor = Callable[[str, np.ndarray], None]
 
 
 class ComputeSlots:
-    """At most ``slots`` generations run at once, across every engine in the process."""
+    """At most ``slots`` decode steps run at once, across every engine in the process."""
 
     def __init__(self, slots: int = 1) -> None:
         self.slots = max(1, slots)
@@ -48,17 +57,20 @@ DEFAULT_SLOTS = ComputeSlots(int(os.environ.get("GEMMAIKU_COMPUTE_SLOTS", "1")))
 
 @dataclass
 class Engine:
-    """One GGUF model, loaded on first use, generating one request at a time."""
+    """One GGUF model, loaded on first use, decoding up to ``parallel`` requests together."""
 
     path: Path
     options: GenerationOptions = field(default_factory=GenerationOptions)
     template: str | None = None  # a Modelfile TEMPLATE; None: the GGUF's own or Gemma's format
     n_threads: int | None = None
     slots: ComputeSlots = field(default_factory=lambda: DEFAULT_SLOTS)
+    parallel: int = 1
+    sequences_per_request: int = 1  # search decoding holds one per candidate, plus its prefix
+    max_queue: int = 64
 
     @classmethod
     def from_modelfile(cls, modelfile: Any, overrides: Mapping[str, Any] | None = None,
-                       n_threads: int | None = None) -> Engine:
+                       n_threads: int | None = None, **kwargs: Any) -> Engine:
         """An engine for a parsed Modelfile: its FROM (relative to the Modelfile), TEMPLATE and
         PARAMETERs, with ``overrides`` on top. (SYSTEM and MESSAGE belong to the conversation.)"""
         from gemmaiku.runtime.options import options_from
@@ -67,61 +79,64 @@ class Engine:
         if not source.is_file():
             raise GemmaikuError(f"FROM {modelfile.from_}: no such GGUF file (fix the Modelfile's FROM line)")
         options = options_from({**modelfile.options(), **dict(overrides or {})})
-        return cls(source, options=options, template=modelfile.template, n_threads=n_threads)
+        return cls(source, options=options, template=modelfile.template, n_threads=n_threads, **kwargs)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if not self.path.is_file():
             raise GemmaikuError(f"no such model file: {self.path} (give the path to a .gguf file)")
-        self._llama: Any = None
+        if self.parallel < 1:
+            raise GemmaikuError(f"parallel must be at least 1, got {self.parallel}")
+        self.runtime: LlamaRuntime | None = None
+        self.scheduler: Scheduler | None = None
         self._format: PromptFormat | None = None
+        self._metadata: dict[str, str] = {}
         self._lock = threading.Lock()
         self.load_s = 0.0
 
     # -- loading -----------------------------------------------------------------------------
     @property
     def loaded(self) -> bool:
-        return self._llama is not None
+        return self.runtime is not None
+
+    @property
+    def sequences(self) -> int:
+        return self.parallel * self.sequences_per_request
+
+    @property
+    def context_size(self) -> int:
+        """KV cells in all: ``num_ctx`` per parallel request, and room for forked candidates."""
+        return self.parallel * (self.options.num_ctx + 64 * (self.sequences_per_request - 1))
 
     def load(self) -> float:
         """Load the model if needed; return the seconds this call spent loading."""
-        if self._llama is not None:
-            return 0.0
-        from llama_cpp import Llama
-
-        start = time.perf_counter()
-        try:
-            self._llama = Llama(
-                model_path=str(self.path),
-                n_ctx=self.options.num_ctx,
-                n_threads=self.n_threads or self.slots.threads_per_slot(),
-                # Prompt evaluation too: llama-cpp-python defaults it to every core, which stalls
-                # next to other work (measured: 0.6-9 s per prompt vs a steady 0.33 s on 1 thread).
-                n_threads_batch=self.n_threads or self.slots.threads_per_slot(),
-                last_n_tokens_size=max(self.options.repeat_last_n, 0) or 64,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise GemmaikuError(f"llama.cpp could not load {self.path}: {exc} (is it a valid GGUF?)") from None
-        llama = self._llama
-        self._format = resolve_format(
-            llama.metadata,
-            template=self.template,
-            token_text=lambda i: llama._model.token_get_text(i),
-        )
-        self.load_s = time.perf_counter() - start
-        return self.load_s
+        with self._lock:
+            if self.runtime is not None:
+                return 0.0
+            start = time.perf_counter()
+            threads = self.n_threads or self.slots.threads_per_slot()
+            runtime = LlamaRuntime(str(self.path), n_ctx=self.context_size, n_seq=self.sequences,
+                                   n_threads=threads)
+            self._metadata = runtime.model.metadata()
+            self._format = resolve_format(self._metadata, template=self.template,
+                                          token_text=runtime.model.token_get_text)
+            self.scheduler = Scheduler(runtime, compute=lambda: self.slots, max_queue=self.max_queue)
+            self.runtime = runtime
+            self.load_s = time.perf_counter() - start
+            return self.load_s
 
     def unload(self) -> None:
         with self._lock:
-            if self._llama is not None:
-                self._llama.close()
-            self._llama = None
+            if self.scheduler is not None:
+                self.scheduler.close()
+            if self.runtime is not None:
+                self.runtime.close()
+            self.runtime, self.scheduler = None, None
 
     @property
     def metadata(self) -> Mapping[str, str]:
         self.load()
-        return self._llama.metadata
+        return self._metadata
 
     @property
     def prompt_format(self) -> PromptFormat:
@@ -129,18 +144,37 @@ class Engine:
         assert self._format is not None
         return self._format
 
+    def counts(self) -> dict[str, int]:
+        """The scheduler's slot accounting (all zeros when not loaded)."""
+        return self.scheduler.counts() if self.scheduler else {"active": 0, "waiting": 0, "free_sequences": 0,
+                                                                "sequences": 0}
+
     # -- generation --------------------------------------------------------------------------
     def render(self, messages: Messages) -> str:
         return self.prompt_format.render(messages)
 
     def tokenize(self, text: str) -> list[int]:
         self.load()
-        llama = self._llama
-        tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        bos = llama.token_bos()
-        wants_bos = str(llama.metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
+        assert self.runtime is not None
+        model = self.runtime.model
+        tokens = model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = model.token_bos()
+        wants_bos = str(self._metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
         if wants_bos and bos >= 0 and (not tokens or tokens[0] != bos):
             tokens.insert(0, bos)
+        return tokens
+
+    def prepare(self, messages: Messages | None, prompt: str | None) -> list[int]:
+        """The prompt's tokens for a chat or a raw prompt; a prompt over the context is an error."""
+        if (messages is None) == (prompt is None):
+            raise GemmaikuError("give either messages or a raw prompt")
+        load_text = prompt if prompt is not None else self.render(messages or [])
+        tokens = self.tokenize(load_text)
+        if len(tokens) >= self.options.num_ctx:
+            raise GemmaikuError(
+                f"the prompt is {len(tokens)} tokens, more than the context of {self.options.num_ctx} "
+                "(shorten the conversation or raise num_ctx)"
+            )
         return tokens
 
     def stream(
@@ -156,17 +190,41 @@ class Engine:
 
         ``grammar`` (GBNF text) constrains decoding, e.g. to JSON; ``meter`` (e.g. (5, 7, 5)) lets
         lines end only where their syllables fit (runtime.meter). Closing the iterator early (a
-        client that went away) stops the generation.
+        client that went away) stops the generation and frees its sequence at once.
         """
-        if (messages is None) == (prompt is None):
-            raise GemmaikuError("give either messages or a raw prompt")
         options = options or self.options
-        with self._lock:
-            load_s = self.load()
-            text = prompt if prompt is not None else self.render(messages or [])
-            tokens = self.tokenize(text)
-            with self.slots:
-                yield from self._decode(tokens, options, load_s, grammar, meter)
+        load_s = self.load()
+        tokens = self.prepare(messages, prompt)
+        room = self.options.num_ctx - len(tokens)
+        max_tokens = room if options.num_predict < 0 else min(options.num_predict, room)
+        if max_tokens <= 0:
+            yield Chunk("", len(tokens), 0, "length", load_s=load_s)
+            return
+        assert self.runtime is not None
+        constraint = compiled_grammar(grammar) if grammar else None
+        processor = metered(self.runtime, meter) if meter else None
+        job = TextJob(self.runtime, tokens, make_sampler(self.runtime.model, options, resolve_seed(options),
+                                                         grammar=constraint),
+                      stops=[*options.stop, *self.prompt_format.stop], max_tokens=max_tokens,
+                      processor=processor, load_s=load_s)
+        yield from self.run(job)
+
+    def run(self, job: ChunkJob) -> Iterator[Chunk]:
+        """Submit a job and stream its chunks; closing the stream cancels the job."""
+        assert self.scheduler is not None
+        self.scheduler.submit(job)
+        try:
+            while True:
+                item = job.out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.done:
+                    return
+        finally:
+            job.cancel()
+            if self.scheduler is not None:
+                self.scheduler.wake()
 
     def generate(
         self,
@@ -179,59 +237,88 @@ class Engine:
     ) -> Result:
         return collect(self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter))
 
-    def _decode(self, tokens: list[int], options: GenerationOptions, load_s: float,
-                grammar: str | None = None, meter: tuple[int, ...] | None = None) -> Iterator[Chunk]:
-        import llama_cpp
 
-        llama = self._llama
-        n_ctx = min(llama.n_ctx(), self.options.num_ctx)  # llama.cpp may pad its own figure
-        if len(tokens) >= n_ctx:
-            raise GemmaikuError(
-                f"the prompt is {len(tokens)} tokens, more than the context of {n_ctx} "
-                "(shorten the conversation or raise num_ctx)"
-            )
-        room = n_ctx - len(tokens)
-        max_tokens = room if options.num_predict < 0 else min(options.num_predict, room)
-        seed = options.seed if options.seed is not None and options.seed >= 0 else random.getrandbits(32)
-        llama.set_seed(seed)
-        stops = StopMatcher([*options.stop, *self.prompt_format.stop])
-        decoder = Utf8Decoder()
+def metered(runtime: LlamaRuntime, meter: Sequence[int]) -> Processor:
+    from gemmaiku.runtime.meter import Meter, vocab_info
 
-        start = time.perf_counter()
-        first_token_at: float | None = None
-        generated: list[int] = []
-        finish = "length"
-        if max_tokens > 0:
-            constraint = compiled_grammar(grammar) if grammar else None
-            processors = None
-            if meter:
-                from gemmaiku.runtime.meter import meter_processor
+    return Meter(vocab_info(runtime.model), meter).constrain
 
-                processors = meter_processor(llama, len(tokens), meter)
-            for token in llama.generate(tokens, reset=True, grammar=constraint, logits_processor=processors,
-                                        **sampler_kwargs(options)):
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
-                    finish = "stop"
-                    break
-                piece = decoder.feed(llama.detokenize([token], prev_tokens=tokens + generated))
-                generated.append(token)
-                emit, stopped = stops.feed(piece)
-                if emit:
-                    yield Chunk(emit, len(tokens), len(generated))
-                if stopped:
-                    finish = "stop"
-                    break
-                if len(generated) >= max_tokens:
-                    break
+
+class ChunkJob(Job):
+    """A job whose output is a stream of chunks (or an exception) read by another thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: queue.SimpleQueue[Chunk | BaseException] = queue.SimpleQueue()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.finished:
+            self.out.put(error)
+        super().fail(error)
+
+
+class TextJob(ChunkJob):
+    """One reply: evaluate the prompt (in chunks), then sample a token per step until it ends."""
+
+    def __init__(self, runtime: LlamaRuntime, tokens: list[int], sampler: Any, *, stops: Sequence[str],
+                 max_tokens: int, processor: Processor | None = None, load_s: float = 0.0) -> None:
+        super().__init__()
+        self.runtime, self.tokens, self.sampler = runtime, tokens, sampler
+        self.max_tokens, self.processor, self.load_s = max_tokens, processor, load_s
+        self.stops = StopMatcher(stops)
+        self.decoder = Utf8Decoder()
+        self.fed = 0
+        self.generated: list[int] = []
+        self.text = ""
+        self.started = self.first_at = 0.0
+
+    @property
+    def prefilling(self) -> bool:
+        return self.fed < len(self.tokens)
+
+    def begin(self, seqs, kv) -> None:
+        super().begin(seqs, kv)
+        self.started = time.perf_counter()
+
+    def feeds(self, budget: int) -> list[Feed]:
+        seq = self.seqs[0]
+        if self.prefilling:
+            start, end = self.fed, min(len(self.tokens), self.fed + max(1, budget))
+            self.fed = end
+            return [Feed(seq, self.tokens[i], i, i == len(self.tokens) - 1) for i in range(start, end)]
+        pos = len(self.tokens) + len(self.generated) - 1
+        return [Feed(seq, self.generated[-1], pos, True)]
+
+    def advance(self, step: Step) -> None:
+        seq = self.seqs[0]
+        if not step.has(seq):
+            return  # a prompt chunk that was not the last
+        if not self.first_at:
+            self.first_at = time.perf_counter()
+        if self.processor is not None:
+            self.processor(self.text, step.logits(seq))
+        token = step.sample(seq, self.sampler)
+        if self.runtime.is_end(token):
+            self.finish("stop")
+            return
+        self.generated.append(token)
+        piece = self.decoder.feed(self.runtime.piece(token))
+        self.text += piece
+        emit, stopped = self.stops.feed(piece)
+        if emit:
+            self.out.put(Chunk(emit, len(self.tokens), len(self.generated)))
+        if stopped:
+            self.finish("stop")
+        elif len(self.generated) >= self.max_tokens:
+            self.finish("length")
+
+    def finish(self, reason: str) -> None:
         end = time.perf_counter()
-        tail = "" if finish == "stop" and stops.stopped else stops.flush(decoder.flush())
-        first = first_token_at or end
-        yield Chunk(
-            tail, len(tokens), len(generated), finish,
-            load_s=load_s, prompt_eval_s=first - start, eval_s=end - first,
-        )
+        tail = "" if reason == "stop" and self.stops.stopped else self.stops.flush(self.decoder.flush())
+        first = self.first_at or end
+        self.out.put(Chunk(tail, len(self.tokens), len(self.generated), reason, load_s=self.load_s,
+                           prompt_eval_s=first - self.started, eval_s=end - first))
+        self.finished = True
 
 
 @lru_cache(maxsize=32)

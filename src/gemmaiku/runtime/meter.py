@@ -1,30 +1,37 @@
 """Metered decoding: let the model end a line only where the line's syllables fit 5, 7 or 5.
 
 A small fine-tuned model learns the haiku's *form* (three short lines, nothing else) long before
-it learns to count. At each step this logits processor counts the syllables of the line being
-written (with the project's own counter) and:
+it learns to count. At each step :meth:`Meter.constrain` counts the syllables of the line being
+written (with the project's own counter) and, on the logits of the next token:
 
 * bans a line break, and the end of the reply, while the line is still short of its target;
-* when a finished word brings the line exactly to its target, forces the line break (or, after
-  the third line, the end of the reply);
-* when the last word may be complete and the count fits, allows the break but does not force it;
-* never allows an empty line, and ends the reply after the third line.
+* when a finished word (one followed by punctuation) brings the line exactly to its target, forces
+  the line break (or, after the third line, the end of the reply);
+* when the last word may be complete and the count fits, allows the break but does not force it,
+  and allows nothing but finishing the word, punctuation, or the break;
+* bans new words with more syllables than the line has room for;
+* never allows an empty line, a token that breaks the line in its middle, or anything after the
+  third line.
 
-Words themselves stay the model's choice; only where lines end is steered. A line that overshoots
-is left alone (the validator, and guarded generation's retries, deal with it).
+Words themselves stay the model's choice; only where lines end is steered. A line can still
+overshoot when a word grows by continuation tokens ("beau" + "tiful"): :meth:`Meter.overshot`
+says so, and search decoding (runtime.search) drops such a candidate.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 HAIKU_METER = (5, 7, 5)
 WORD_END = tuple(" ,;:.!?—–")
 FINISHER = re.compile(r"[a-z']{1,8}|[.,;:!?—–]{1,2}")  # ends a word or a line, starts nothing new
+CLEAN_BREAK = re.compile(r"[.,;:!?—–]{0,2}\n")  # a line break, perhaps after punctuation
 
 
 @lru_cache(maxsize=4096)
@@ -34,88 +41,104 @@ def line_counts(line: str) -> tuple[int, ...]:
     return tuple(line_syllables(line)[0]) if line.strip() else (0,)
 
 
-class MeterProcessor:
-    """A llama-cpp-python logits processor; one per generation (it remembers the prompt length)."""
-
-    def __init__(self, llama, prompt_len: int, vocab: VocabInfo, meter: Sequence[int] = HAIKU_METER) -> None:
-        self.llama, self.prompt_len, self.meter = llama, prompt_len, tuple(meter)
-        self.newline_ids = np.asarray(vocab.newline_ids, dtype=np.int64)
-        self.end_ids = np.asarray(vocab.end_ids, dtype=np.int64)
-        self.newline_id, self.end_id = vocab.newline_id, vocab.end_id
-        self.word_syllables = vocab.word_syllables  # per token: syllables of the new word it starts, else 0
-        self.finishers = vocab.finishers  # per token: letters that continue a word, or punctuation
-
-    def text(self, input_ids: np.ndarray) -> str:
-        generated = [int(t) for t in input_ids[self.prompt_len:]]
-        return self.llama.detokenize(generated).decode("utf-8", errors="ignore") if generated else ""
-
-    def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
-        lines = self.text(input_ids).split("\n")
-        index, current = len(lines) - 1, lines[-1]
-        last = index == len(self.meter) - 1
-        if index >= len(self.meter):
-            return self.only(logits, self.end_id)
-        counts = line_counts(current)
-        target = self.meter[index]
-        stop_ids, stop_id = (self.end_ids, self.end_id) if last else (self.newline_ids, self.newline_id)
-        other_ids = self.newline_ids if last else self.end_ids
-        logits = logits.copy()
-        logits[other_ids] = -np.inf  # no line break inside the last line; no end before it
-        if not current.strip() or max(counts) < target:
-            logits[stop_ids] = -np.inf
-        elif target in counts and current.endswith(WORD_END):
-            return self.only(logits, stop_id)
-        elif target not in counts and min(counts) < target:
-            logits[stop_ids] = -np.inf
-        if current.strip() and target in counts:
-            # The line is full: finish the word (letters), punctuate, or end the line; no new word.
-            keep = self.finishers.copy()
-            keep[stop_ids] = True
-            logits[~keep] = -np.inf
-        elif min(counts) < target:
-            room = target - min(counts)  # a new word longer than the room left would overshoot
-            logits[self.word_syllables > room] = -np.inf
-        return logits
-
-    @staticmethod
-    def only(logits: np.ndarray, token: int) -> np.ndarray:
-        forced = np.full_like(logits, -np.inf)
-        forced[token] = 0.0
-        return forced
-
-
+@dataclass(frozen=True)
 class VocabInfo:
-    """What the meter needs to know of a vocabulary, computed once per model (~seconds)."""
+    """What the meter needs to know of a vocabulary, computed once per model (seconds)."""
 
-    def __init__(self, llama) -> None:
-        import llama_cpp
+    newline_ids: np.ndarray  # every token whose text holds a line break
+    break_ids: np.ndarray  # the clean line breaks among them ("\n", ",\n", ".\n" ...)
+    newline_id: int  # the plain "\n"
+    end_ids: np.ndarray  # end-of-generation tokens
+    end_id: int  # <end_of_turn> where the vocabulary has it
+    word_syllables: np.ndarray  # per token: syllables of the new word it starts, else 0
+    finishers: np.ndarray  # per token: letters that continue a word, or punctuation
 
+    @classmethod
+    def from_pieces(cls, pieces: Sequence[str], *, newline_id: int, end_ids: Sequence[int],
+                    end_id: int) -> VocabInfo:
+        """From each token's text (SentencePiece style: U+2581 starts a word, <0x0A> is a byte)."""
         from gemmaiku.prosody import word_syllables
 
-        model = llama._model
-        pieces = [model.token_get_text(i) for i in range(llama.n_vocab())]
-        self.newline_ids = [i for i, p in enumerate(pieces) if "\n" in p or p == "<0x0A>"]
-        self.newline_id = llama.tokenize(b"\n", add_bos=False, special=False)[-1]
-        self.end_ids = [i for i in range(min(len(pieces), 1024)) if llama_cpp.llama_vocab_is_eog(model.vocab, i)]
-        end_of_turn = llama.tokenize(b"<end_of_turn>", add_bos=False, special=True)
-        self.end_id = end_of_turn[0] if len(end_of_turn) == 1 and end_of_turn[0] in self.end_ids else self.end_ids[0]
-        self.word_syllables = np.zeros(len(pieces), dtype=np.int16)
-        self.finishers = np.zeros(len(pieces), dtype=bool)
-        for i, piece in enumerate(pieces):
-            if piece.startswith("\u2581"):  # SentencePiece: starts a new word
-                word = piece[1:]
-                counts = word_syllables(word) if word.isalpha() else (1,)
-                self.word_syllables[i] = max(1, min(counts))
+        texts = ["\n" if p == "<0x0A>" else p for p in pieces]
+        word = np.zeros(len(texts), dtype=np.int16)
+        finishers = np.zeros(len(texts), dtype=bool)
+        for i, piece in enumerate(texts):
+            if piece.startswith("\u2581"):
+                rest = piece[1:]
+                counts = word_syllables(rest) if rest.isalpha() else (1,)
+                word[i] = max(1, min(counts))
             elif FINISHER.fullmatch(piece):
-                self.finishers[i] = True
+                finishers[i] = True
+        newlines = [i for i, p in enumerate(texts) if "\n" in p]
+        breaks = [i for i in newlines if CLEAN_BREAK.fullmatch(texts[i])]
+        return cls(np.asarray(newlines, dtype=np.int64), np.asarray(breaks, dtype=np.int64), newline_id,
+                   np.asarray(end_ids, dtype=np.int64), end_id, word, finishers)
+
+
+class Meter:
+    """Steers where the lines of a reply end; one per model (it keeps no state of a reply)."""
+
+    def __init__(self, vocab: VocabInfo, meter: Sequence[int] = HAIKU_METER) -> None:
+        self.vocab, self.meter = vocab, tuple(meter)
+
+    def targets(self, text: str) -> tuple[int, str, int] | None:
+        """(line index, current line, its target) for the reply ``text`` so far; None past the end."""
+        lines = text.split("\n")
+        index = len(lines) - 1
+        return (index, lines[-1], self.meter[index]) if index < len(self.meter) else None
+
+    def overshot(self, text: str) -> bool:
+        """The current line already has more syllables than its target, whatever the reading."""
+        where = self.targets(text)
+        return where is not None and min(line_counts(where[1])) > where[2]
+
+    def constrain(self, text: str, logits: np.ndarray) -> None:
+        """Mask, in place, the next-token ``logits`` of a reply whose text so far is ``text``."""
+        v = self.vocab
+        where = self.targets(text)
+        if where is None:
+            only(logits, v.end_id)
+            return
+        index, current, target = where
+        last = index == len(self.meter) - 1
+        counts = line_counts(current)
+        stop_ids, stop_id = (v.end_ids, v.end_id) if last else (v.break_ids, v.newline_id)
+        stops = logits[stop_ids].copy()
+        logits[v.newline_ids] = -np.inf  # only clean breaks, and only where a line may end
+        if not last:
+            logits[v.end_ids] = -np.inf  # no end of the reply before the last line
+        if target in counts and current.endswith(WORD_END):
+            only(logits, stop_id)
+            return
+        if target in counts:
+            # The line is full: finish the word (letters), punctuate, or end the line; no new word.
+            keep = v.finishers.copy()
+            keep[stop_ids] = True
+            logits[~keep] = -np.inf
+            logits[stop_ids] = stops
+            return
+        if min(counts) > target:  # overshot: let it end (the validator has the last word)
+            logits[stop_ids] = stops
+            return
+        logits[stop_ids] = -np.inf
+        room = target - min(counts)
+        logits[v.word_syllables > room] = -np.inf  # a new word longer than the room would overshoot
+
+
+def only(logits: np.ndarray, token: int) -> None:
+    logits[:] = -np.inf
+    logits[token] = 0.0
 
 
 @lru_cache(maxsize=8)
-def vocab_info(llama) -> VocabInfo:
-    return VocabInfo(llama)
+def vocab_info(model: Any) -> VocabInfo:
+    """The meter's view of a ``llama_cpp._internals.LlamaModel``'s vocabulary (cached per model)."""
+    import llama_cpp
 
-
-def meter_processor(llama, prompt_len: int, meter: Sequence[int] = HAIKU_METER):
-    from llama_cpp import LogitsProcessorList
-
-    return LogitsProcessorList([MeterProcessor(llama, prompt_len, vocab_info(llama), meter)])
+    n_vocab = model.n_vocab()
+    pieces = [model.token_get_text(i) for i in range(n_vocab)]
+    newline = model.tokenize(b"\n", add_bos=False, special=False)[-1]
+    end_ids = [i for i in range(min(n_vocab, 1024)) if llama_cpp.llama_vocab_is_eog(model.vocab, i)]
+    end_of_turn = model.tokenize(b"<end_of_turn>", add_bos=False, special=True)
+    end_id = end_of_turn[0] if len(end_of_turn) == 1 and end_of_turn[0] in end_ids else end_ids[0]
+    return VocabInfo.from_pieces(pieces, newline_id=newline, end_ids=end_ids, end_id=end_id)
