@@ -85,6 +85,12 @@ class Sequences:
 
         llama_cpp.llama_memory_seq_rm(self.runtime.memory, seq, -1, -1)
 
+    def truncate(self, seq: int, pos: int) -> None:
+        """Forget ``seq``'s positions from ``pos`` on."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_seq_rm(self.runtime.memory, seq, pos, -1)
+
     def used(self, seq: int) -> int:
         """Positions held by ``seq`` (its highest position + 1; 0 when empty)."""
         import llama_cpp

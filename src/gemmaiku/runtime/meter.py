@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,10 +131,18 @@ def only(logits: np.ndarray, token: int) -> None:
     logits[token] = 0.0
 
 
+VOCAB_CACHE_VERSION = 2  # bump when VocabInfo.from_pieces changes what it computes
+
+
 @lru_cache(maxsize=8)
 def vocab_info(model: Any) -> VocabInfo:
-    """The meter's view of a ``llama_cpp._internals.LlamaModel``'s vocabulary (cached per model)."""
+    """The meter's view of a ``llama_cpp._internals.LlamaModel``'s vocabulary, cached per model
+    and on disk (counting 100k+ word pieces takes seconds; loading the table, milliseconds)."""
+    import hashlib
+
     import llama_cpp
+
+    from gemmaiku.paths import cache_dir
 
     n_vocab = model.n_vocab()
     pieces = [model.token_get_text(i) for i in range(n_vocab)]
@@ -141,4 +150,25 @@ def vocab_info(model: Any) -> VocabInfo:
     end_ids = [i for i in range(min(n_vocab, 1024)) if llama_cpp.llama_vocab_is_eog(model.vocab, i)]
     end_of_turn = model.tokenize(b"<end_of_turn>", add_bos=False, special=True)
     end_id = end_of_turn[0] if len(end_of_turn) == 1 and end_of_turn[0] in end_ids else end_ids[0]
-    return VocabInfo.from_pieces(pieces, newline_id=newline, end_ids=end_ids, end_id=end_id)
+    digest = hashlib.sha256("\0".join(pieces).encode("utf-8", "surrogatepass"))
+    digest.update(f"{VOCAB_CACHE_VERSION}:{newline}:{end_ids}:{end_id}".encode())
+    path = cache_dir() / "vocab" / f"{digest.hexdigest()[:32]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as table:
+                return VocabInfo(table["newline_ids"], table["break_ids"], newline, table["end_ids"], end_id,
+                                 table["word_syllables"], table["finishers"])
+        except (OSError, KeyError, ValueError):
+            pass  # a damaged cache file is rebuilt below
+    info = VocabInfo.from_pieces(pieces, newline_id=newline, end_ids=end_ids, end_id=end_id)
+    save_table(path, info)
+    return info
+
+
+def save_table(path: Path, info: VocabInfo) -> None:
+    from gemmaiku.atomic import atomic_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as target, open(target, "wb") as handle:
+        np.savez(handle, newline_ids=info.newline_ids, break_ids=info.break_ids, end_ids=info.end_ids,
+                 word_syllables=info.word_syllables, finishers=info.finishers)

@@ -1,0 +1,366 @@
+"""Search decoding: each line of the haiku chosen among candidates by the model's own judgement.
+
+Metered decoding alone (runtime.meter) buys the 5-7-5 count by breaking a line the moment a word
+reaches its target, even after "the" or "and". Search decoding keeps the count and asks the model
+where a line may end. For every line:
+
+1. the shared prefix (the prompt and the lines chosen so far) is evaluated once; K candidate
+   sequences fork from it (``llama_memory_seq_cp``: no re-evaluation) and are decoded together,
+   one batch per step, each under the meter and with its own seed;
+2. each candidate that reaches its syllable target exactly is scored by the log-probability the
+   *unconstrained* model gives to its tokens **plus to the line break** (or ``<end_of_turn>``
+   after the third line) at that point, which is low after "the" or "and";
+3. candidates whose line dangles on a closed-class word or ends on a fragment are dropped
+   (gemmaiku.prosody.quality); the best of the rest is streamed at once and becomes the prefix.
+
+When no candidate qualifies, the line is searched again with more candidates at a higher
+temperature ("widened"); failing that, the best-scoring candidate with the exact count is taken
+("meter", today's metered choice), and failing that the nearest ("closest"). The final chunk
+says which path produced each line, with scores and counts (``extra["search"]``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gemmaiku.runtime.batch import Feed, Step
+from gemmaiku.runtime.engine import ChunkJob, Engine, StopMatcher, Utf8Decoder
+from gemmaiku.runtime.generator import Chunk, Messages, Result, collect
+from gemmaiku.runtime.meter import HAIKU_METER, Meter, line_counts, vocab_info
+from gemmaiku.runtime.options import GenerationOptions
+from gemmaiku.runtime.sampling import derive_seed, log_normalizer, make_sampler, resolve_seed
+
+GREEDY_SPREAD_TEMPERATURE = 0.7  # at temperature 0 the first candidate is greedy, the rest use this
+MIN_SEARCH_TOKENS = 64  # with a smaller num_predict there is no room to search: plain metered decoding
+
+# Why a line may not be chosen: (line text, is it the last line) -> the flags it raises.
+LineFilter = Callable[[str, bool], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How hard to search. ``candidates`` per line first; ``widen_candidates`` at
+    ``widen_temperature`` when none qualifies."""
+
+    candidates: int = 4
+    widen_candidates: int = 8
+    widen_temperature: float = 1.0
+    max_line_tokens: int = 24
+    meter: tuple[int, ...] = HAIKU_METER
+
+    @property
+    def sequences(self) -> int:
+        """Sequence ids a request holds: the prefix, and the widest round's candidates."""
+        return 1 + max(self.candidates, self.widen_candidates)
+
+
+def quality_filter(context: str) -> LineFilter:
+    """The per-line quality detectors (dangling end, fragment, non-words), with the words of the
+    prompt and system text (``context``) counted as words."""
+    from gemmaiku.prosody.quality import context_words, line_flags
+
+    known = context_words(context)
+
+    def flags(line: str, last: bool) -> list[str]:
+        return [flag.kind for flag in line_flags(line, context_words=known, last=last)]
+
+    return flags
+
+
+@dataclass
+class Candidate:
+    """One candidate line, decoded on its own sequence."""
+
+    seq: int
+    sampler: Any
+    tokens: list[int] = field(default_factory=list)  # the line's tokens (the break not included)
+    pieces: list[str] = field(default_factory=list)
+    logprob: float = 0.0  # of the line's tokens under the unconstrained model
+    break_token: int | None = None
+    break_logprob: float = -math.inf
+    failed: str | None = None  # "overshoot", "too long"
+    decoder: Utf8Decoder = field(default_factory=Utf8Decoder)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def running(self) -> bool:
+        return self.break_token is None and self.failed is None
+
+    @property
+    def score(self) -> float:
+        return self.logprob + self.break_logprob
+
+
+class SearchJob(ChunkJob):
+    """A haiku reply decoded line by line by candidate search (see the module doc)."""
+
+    def __init__(self, engine: Engine, tokens: list[int], options: GenerationOptions, settings: SearchSettings,
+                 line_filter: LineFilter, *, load_s: float = 0.0) -> None:
+        super().__init__()
+        assert engine.runtime is not None
+        self.runtime, self.tokens, self.options, self.settings = engine.runtime, tokens, options, settings
+        self.sequences = settings.sequences
+        self.line_filter, self.load_s = line_filter, load_s
+        self.meter = Meter(vocab_info(self.runtime.model), settings.meter)
+        self.end_id = self.meter.vocab.end_id
+        self.break_ids = set(int(i) for i in self.meter.vocab.break_ids)
+        self.seed = resolve_seed(options) if options.temperature > 0 or options.seed is not None else 0
+        self.stops = StopMatcher([*options.stop])
+        self.fed = 0
+        self.history: list[int] = []  # tokens chosen so far, breaks included (sampler penalties)
+        self.lines: list[str] = []
+        self.report: list[dict[str, Any]] = []
+        self.prefix_len = len(tokens) - 1  # KV positions of the prefix, its last token excluded
+        self.last_token = tokens[-1]  # fed (again) whenever the next line's first tokens are drawn
+        self.candidates: list[Candidate] = []
+        self.round = self.tried = 0
+        self.decoded = 0
+        self.started = self.first_at = 0.0
+
+    # -- the scheduler's side ----------------------------------------------------------------
+    def begin(self, seqs, kv) -> None:
+        super().begin(seqs, kv)
+        import time
+
+        self.started = time.perf_counter()
+        self.prefix, self.spare = seqs[0], list(seqs[1:])
+
+    @property
+    def prefilling(self) -> bool:
+        return self.fed < len(self.tokens) - 1
+
+    def feeds(self, budget: int) -> list[Feed]:
+        if self.prefilling:  # the prompt but its last token, in chunks
+            start, end = self.fed, min(len(self.tokens) - 1, self.fed + max(1, budget))
+            self.fed = end
+            return [Feed(self.prefix, self.tokens[i], i, False) for i in range(start, end)]
+        if not self.candidates:  # a line starts: the prefix's last token, for its next-token logits
+            return [Feed(self.prefix, self.last_token, self.prefix_len, True)]
+        return [Feed(c.seq, c.tokens[-1], self.prefix_len + len(c.tokens), True)
+                for c in self.candidates if c.running]
+
+    def advance(self, step: Step) -> None:
+        if self.prefilling or self.finished:
+            return
+        if not self.candidates:
+            if step.has(self.prefix):  # else: the prompt's last chunk went in this step
+                self.fork(step)
+            return
+        for candidate in self.candidates:
+            if candidate.running and step.has(candidate.seq):
+                self.extend(candidate, step)
+        if not any(c.running for c in self.candidates):
+            self.choose()
+
+    # -- one line -----------------------------------------------------------------------------
+    @property
+    def line_index(self) -> int:
+        return len(self.lines)
+
+    @property
+    def last_line(self) -> bool:
+        return self.line_index == len(self.settings.meter) - 1
+
+    def reply_so_far(self, candidate: Candidate | None = None) -> str:
+        done = "".join(line + "\n" for line in self.lines)
+        return done + (candidate.text if candidate else "")
+
+    def fork(self, step: Step) -> None:
+        """Draw every candidate's first token from the prefix's logits and fork the prefix."""
+        import time
+
+        if not self.first_at:
+            self.first_at = time.perf_counter()
+        widened = self.round > 0
+        count = self.settings.widen_candidates if widened else self.settings.candidates
+        logits = step.logits(self.prefix)
+        raw = logits.copy()
+        normalizer = log_normalizer(raw)
+        self.meter.constrain(self.reply_so_far(), logits)
+        self.candidates = []
+        for k, seq in enumerate(self.spare[:count]):
+            candidate = Candidate(seq, self.sampler(k, widened))
+            token = step.sample(self.prefix, candidate.sampler)
+            self.kv.copy(self.prefix, seq)
+            self.candidates.append(candidate)
+            self.take(candidate, token, float(raw[token]) - normalizer)
+        if not any(c.running for c in self.candidates):
+            self.choose()
+
+    def sampler(self, k: int, widened: bool) -> Any:
+        options = self.options
+        temperature = options.temperature
+        if widened:
+            temperature = max(temperature, self.settings.widen_temperature)
+        elif temperature <= 0 and k > 0:
+            temperature = GREEDY_SPREAD_TEMPERATURE
+        seed = derive_seed(self.seed, self.line_index, self.round, k)
+        sampler = make_sampler(self.runtime.model, options, seed, temperature=temperature)
+        for token in self.history:
+            sampler.accept(token)
+        return sampler
+
+    def extend(self, candidate: Candidate, step: Step) -> None:
+        logits = step.logits(candidate.seq)
+        raw_normalizer = log_normalizer(logits)
+        raw = logits.copy()
+        self.meter.constrain(self.reply_so_far(candidate), logits)
+        token = step.sample(candidate.seq, candidate.sampler)
+        self.take(candidate, token, float(raw[token]) - raw_normalizer)
+
+    def take(self, candidate: Candidate, token: int, logprob: float) -> None:
+        """Add a drawn token to a candidate: a break ends it, a word grows it."""
+        self.decoded += 1
+        if token in self.break_ids or token == self.end_id or self.runtime.is_end(token):
+            candidate.break_token, candidate.break_logprob = token, logprob
+            tail = self.runtime.piece(token).decode("utf-8", errors="replace").split("\n")[0]
+            candidate.pieces.append(candidate.decoder.flush() + tail)
+            return
+        candidate.tokens.append(token)
+        candidate.logprob += logprob
+        candidate.pieces.append(candidate.decoder.feed(self.runtime.piece(token)))
+        if self.meter.overshot(self.reply_so_far(candidate)):
+            candidate.failed = "overshoot"
+        elif len(candidate.tokens) >= self.settings.max_line_tokens:
+            candidate.failed = "too long"
+
+    def choose(self) -> None:
+        target = self.settings.meter[self.line_index]
+        finished = [c for c in self.candidates if c.break_token is not None]
+        exact = [c for c in finished if target in line_counts(c.text.strip())]
+        qualified = [c for c in exact if not self.line_filter(c.text.strip(), self.last_line)]
+        if not qualified and self.round == 0 and self.settings.widen_candidates > 0:
+            self.retry()
+            return
+        path = ("widened" if self.round else "search") if qualified else "meter" if exact else "closest"
+        if path == "closest":
+            def miss(c: Candidate) -> int:
+                return min(abs(count - target) for count in line_counts(c.text.strip()))
+
+            best = max(finished or self.candidates, key=lambda c: (-miss(c), c.score))
+        else:
+            best = max(qualified or exact, key=lambda c: c.score)
+        self.commit(best, path, self.tried + len(self.candidates), len(qualified))
+
+    def retry(self) -> None:
+        """No candidate qualified: draw the line again, wider, from the same prefix (its last
+        token is decoded once more for fresh logits)."""
+        self.release(keep=None)
+        self.tried += len(self.candidates)
+        self.round += 1
+        self.kv.truncate(self.prefix, self.prefix_len)
+        self.candidates = []
+
+    def release(self, keep: Candidate | None) -> None:
+        for candidate in self.candidates:
+            if candidate is not keep:
+                self.kv.clear(candidate.seq)
+
+    def commit(self, best: Candidate, path: str, tried: int, qualified: int) -> None:
+        line = best.text
+        line_tokens = len(best.tokens)
+        self.report.append({
+            "line": line.strip(), "path": path, "logprob": round(best.logprob, 4),
+            "break_logprob": round(best.break_logprob, 4), "tokens": line_tokens + 1,
+            "candidates": tried, "qualified": qualified, "round": self.round,
+        })
+        self.release(keep=best)
+        self.kv.clear(self.prefix)
+        self.spare = [s for s in self.spare if s != best.seq] + [self.prefix]
+        self.prefix = best.seq
+        self.prefix_len += 1 + line_tokens  # the previous last token, then this line's tokens
+        self.last_token = best.break_token if best.break_token is not None else self.end_id
+        self.history += [*best.tokens, self.last_token]
+        self.lines.append(line)
+        self.candidates, self.round, self.tried = [], 0, 0
+        last = len(self.lines) == len(self.settings.meter)
+        emit, stopped = self.stops.feed(line if last else line + "\n")
+        if emit:
+            self.out.put(Chunk(emit, len(self.tokens), len(self.history)))
+        if last or stopped or best.break_token is None:
+            self.finish()
+
+    def finish(self) -> None:
+        import time
+
+        end = time.perf_counter()
+        first = self.first_at or end
+        paths = [line["path"] for line in self.report]
+        summary = {
+            "path": max(paths, key=PATH_ORDER.index) if paths else "search",
+            "lines": self.report,
+            "candidates": sum(line["candidates"] for line in self.report),
+            "decoded_tokens": self.decoded,
+            "logprob": round(sum(line["logprob"] + line["break_logprob"] for line in self.report), 4),
+        }
+        self.out.put(Chunk(self.stops.flush(), len(self.tokens), len(self.history), "stop",
+                           load_s=self.load_s, prompt_eval_s=first - self.started, eval_s=end - first,
+                           extra={"search": summary}))
+        self.finished = True
+
+
+PATH_ORDER = ["search", "widened", "meter", "closest"]  # a reply's path is its worst line's
+
+
+class SearchEngine:
+    """A :class:`~gemmaiku.runtime.generator.Generator` that answers in search-decoded haiku.
+
+    It wraps an :class:`Engine` (and raises the sequences each of its requests holds). A request
+    with a ``grammar`` (JSON for a background task, say), or with too small a ``num_predict`` to
+    search, is decoded plainly (metered when it has no grammar).
+    """
+
+    def __init__(self, engine: Engine, settings: SearchSettings | None = None,
+                 line_filter: Callable[[str], LineFilter] = quality_filter) -> None:
+        self.engine = engine
+        self.settings = settings or SearchSettings()
+        self.make_filter = line_filter
+        if engine.loaded and engine.sequences_per_request < self.settings.sequences:
+            engine.unload()
+        engine.sequences_per_request = max(engine.sequences_per_request, self.settings.sequences)
+
+    def __getattr__(self, name: str) -> Any:  # path, options, loaded, load, unload, metadata, render...
+        return getattr(self.engine, name)
+
+    @property
+    def options(self) -> GenerationOptions:
+        return self.engine.options
+
+    @property
+    def loaded(self) -> bool:
+        return self.engine.loaded
+
+    def load(self) -> float:
+        return self.engine.load()
+
+    def unload(self) -> None:
+        self.engine.unload()
+
+    def stream(self, messages: Messages | None = None, *, prompt: str | None = None,
+               options: GenerationOptions | None = None, grammar: str | None = None) -> Iterator[Chunk]:
+        options = options or self.engine.options
+        if grammar or 0 <= options.num_predict < MIN_SEARCH_TOKENS:
+            meter = None if grammar else self.settings.meter
+            yield from self.engine.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter)
+            return
+        load_s = self.engine.load()
+        tokens = self.engine.prepare(messages, prompt)
+        context = prompt if prompt is not None else "\n".join(str(m.get("content", "")) for m in messages or [])
+        job = SearchJob(self.engine, tokens, options, self.settings, self.make_filter(context), load_s=load_s)
+        yield from self.engine.run(job)
+
+    def generate(self, messages: Messages | None = None, **kwargs: Any) -> Result:
+        return collect(self.stream(messages, **kwargs))
+
+
+def mean_logprob(extra: dict[str, Any]) -> float:
+    """Mean log-probability per token of a searched reply under the unconstrained model."""
+    lines = extra["search"]["lines"]
+    tokens = sum(line["tokens"] for line in lines)
+    return sum(line["logprob"] + line["break_logprob"] for line in lines) / tokens if tokens else 0.0
