@@ -77,8 +77,8 @@ def test_parameters_unknown_deprecated_removed_and_out_of_range():
     assert by_line[3][0] == "deprecated-parameter"
     assert by_line[4][0] == "removed-parameter"
     assert by_line[5] == ("parameter-range", "top_p 1.5 is out of range (0 to 1)")
-    assert by_line[6] == ("parameter-range", "temperature -1 is out of range (>= 0)")
-    assert by_line[7] == ("parameter-range", "repeat_penalty 0 is out of range (> 0)")
+    assert by_line[6] == ("parameter-range", "temperature -1 is out of range (0 to 5)")
+    assert by_line[7] == ("parameter-range", "repeat_penalty 0 is out of range (above 0 to 10)")
     assert by_line[9][0] == "repeated-parameter"
 
 

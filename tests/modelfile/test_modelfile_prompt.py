@@ -165,7 +165,7 @@ def test_options_merge_defaults_modelfile_and_request():
     assert "nonsense" not in merged and "mirostat" not in merged
     with pytest.raises(GemmaikuError, match="option 'temperature' must be a number"):
         mf.options({"temperature": "hot"})
-    with pytest.raises(GemmaikuError, match="option 'use_mmap' must be a boolean"):
+    with pytest.raises(GemmaikuError, match="option 'use_mmap' must be true or false"):
         mf.options({"use_mmap": 1})
     # The Modelfile's own list is not shared with the result.
     mf.options()["stop"].append("z")

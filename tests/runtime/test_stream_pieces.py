@@ -2,7 +2,7 @@ import pytest
 
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.runtime.engine import StopMatcher, Utf8Decoder
-from gemmaiku.runtime.options import GenerationOptions, options_from, sampler_kwargs
+from gemmaiku.runtime.options import GenerationOptions, options_from
 
 
 def feed_all(matcher: StopMatcher, pieces: list[str]) -> tuple[str, bool]:
@@ -44,11 +44,9 @@ def test_utf8_decoder_joins_a_character_split_across_tokens():
     assert pieces[3] == ""  # first byte of é is held until its second byte arrives
 
 
-def test_options_take_ollama_names_and_map_to_llama_cpp():
+def test_options_take_ollama_names():
     options = options_from({"temperature": 0.2, "top_k": 5, "stop": "<end_of_turn>", "unknown": 1})
-    assert options.stop == ["<end_of_turn>"]
-    kwargs = sampler_kwargs(options)
-    assert kwargs["temp"] == 0.2 and kwargs["top_k"] == 5 and "temperature" not in kwargs
+    assert options.stop == ["<end_of_turn>"] and (options.temperature, options.top_k) == (0.2, 5)
 
 
 def test_out_of_range_option_is_one_clear_error():

@@ -72,6 +72,7 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
         webui_token as sign_in,
     )
     from gemmaiku.evaluate.report import file_sha256
+    from gemmaiku.evaluate.run import DEFAULT_OPTIONS
     from gemmaiku.evaluate.suite import resolve_system
 
     chosen = [x.strip() for x in layers.split(",") if x.strip()]
@@ -92,8 +93,7 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
     system_text = resolve_system(system)
     messages = [([{"role": "system", "content": system_text}] if system_text else []) + [{"role": "user", "content": p}]
                 for p in DEFAULT_PROMPTS]
-    options = {"temperature": 0.0, "seed": 0, "num_predict": num_predict, "top_k": 40, "top_p": 0.9,
-               "repeat_penalty": 1.1}
+    options = {**DEFAULT_OPTIONS, "temperature": 0.0, "seed": 0, "num_predict": num_predict}  # greedy
     settings = BenchSettings(model=model, threads=threads, num_ctx=num_ctx, webui_url=webui_url,
                              webui_model=webui_model, webui_token=webui_token)
     rows, partial = run_throughput(settings, chosen, levels, requests, messages, options, progress=not quiet)

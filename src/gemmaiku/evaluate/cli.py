@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.evaluate.run import DEFAULT_OPTIONS
 
 
 def _shared(func: Callable) -> Callable:
@@ -18,9 +19,9 @@ def _shared(func: Callable) -> Callable:
         click.option("--samples", "-n", type=click.IntRange(1), default=None,
                      help="Samples per prompt (seeds SEED, SEED+1, ...)."),
         click.option("--seed", type=int, default=0, show_default=True, help="First seed."),
-        click.option("--temperature", type=click.FloatRange(0, 5), default=0.6, show_default=True,
-                     help="Sampling temperature (the shipped Modelfile's)."),
-        click.option("--num-predict", type=int, default=96, show_default=True,
+        click.option("--temperature", type=click.FloatRange(0, 5), default=DEFAULT_OPTIONS["temperature"],
+                     show_default=True, help="Sampling temperature (the shipped Modelfile's)."),
+        click.option("--num-predict", type=int, default=DEFAULT_OPTIONS["num_predict"], show_default=True,
                      help="Most tokens per reply (a haiku takes ~20)."),
         click.option("-o", "--option", "extra_options", multiple=True, metavar="NAME=VALUE",
                      help="Any other option in Ollama's names, repeatable: -o top_k=20."),
@@ -39,9 +40,8 @@ def _shared(func: Callable) -> Callable:
 
 
 def _options(temperature: float, num_predict: int, extra: tuple[str, ...]) -> dict[str, Any]:
-    from gemmaiku.evaluate.run import DEFAULT_OPTIONS
-    from gemmaiku.runtime import options_from
     from gemmaiku.runtime.cli import parse_option_pairs
+    from gemmaiku.runtime.options import options_from
 
     values = {**DEFAULT_OPTIONS, "temperature": temperature, "num_predict": num_predict,
               **parse_option_pairs(extra)}

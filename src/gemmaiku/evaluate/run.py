@@ -16,10 +16,12 @@ from gemmaiku.errors import GemmaikuError
 from gemmaiku.evaluate.scoring import Sample, judge, judge_lenient
 from gemmaiku.evaluate.suite import Prompt
 from gemmaiku.evaluate.targets import Reply, Target
+from gemmaiku.options import ollama_defaults, shipped_sampling
 
-# What every evaluation sends unless told otherwise: the shipped Modelfile's sampling
-# (temperature 0.6, repeat_penalty 1.1) and a reply budget that fits a haiku with room to ramble.
-DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.6, "top_k": 40, "top_p": 0.9, "repeat_penalty": 1.1,
+# What every evaluation sends unless told otherwise: the shipped Modelfile's sampling, Ollama's
+# top_k and top_p (so every target samples alike), and a reply budget that fits a haiku with room
+# to ramble.
+DEFAULT_OPTIONS: dict[str, Any] = {**ollama_defaults(frozenset({"top_k", "top_p"})), **shipped_sampling(),
                                    "num_predict": 96}
 
 

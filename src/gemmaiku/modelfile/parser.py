@@ -26,14 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.modelfile.parameters import (
-    CURRENT,
-    PARAMETERS,
-    coerce_option,
-    default_options,
-    format_value,
-    parse_value,
-)
+from gemmaiku.modelfile.parameters import PARAMETERS, format_value, parse_value
+from gemmaiku.options import CURRENT, coerce_option, ollama_defaults
 
 # instruction -> the Modelfile field it fills; this table is the grammar's list of verbs.
 INSTRUCTIONS: dict[str, str] = {
@@ -132,7 +126,7 @@ class Modelfile:
         keys are ignored, as Ollama ignores them; a value of the wrong type raises
         :class:`GemmaikuError`.
         """
-        merged: dict[str, Any] = default_options() if defaults else {}
+        merged: dict[str, Any] = ollama_defaults() if defaults else {}
         for name, value in self.parameters.items():
             if name in CURRENT:
                 merged[name] = list(value) if isinstance(value, list) else value

@@ -13,9 +13,10 @@ import os
 from pathlib import Path
 
 from gemmaiku.atomic import write_text_atomic
-from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT, END_OF_TURN
+from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.modelfile.parser import Modelfile
+from gemmaiku.options import SHIPPED
 
 # $hasSystem, not $system's truth: an empty system message still adds its blank line in
 # render_chat. Only the first user turn gets the system text.
@@ -33,7 +34,7 @@ GEMMAIKU_TEMPLATE = """\
 {{- end }}<start_of_turn>model
 """
 
-GEMMAIKU_PARAMETERS = {"temperature": 0.6, "repeat_penalty": 1.1, "stop": [END_OF_TURN]}
+GEMMAIKU_PARAMETERS = SHIPPED  # gemmaiku.options: the one set of shipped sampling values
 
 
 def gemmaiku_modelfile(
@@ -41,9 +42,10 @@ def gemmaiku_modelfile(
 ) -> Modelfile:
     """The Modelfile the pipeline ships with a fine-tuned GGUF.
 
-    FROM the GGUF, SYSTEM ``system``, Gemmaiku's TEMPLATE, temperature 0.6, repeat_penalty 1.1
-    and stop ``<end_of_turn>``. The GGUF need not exist yet; ``write_modelfile`` writes FROM
-    relative to the Modelfile's folder.
+    FROM the GGUF, SYSTEM ``system``, Gemmaiku's TEMPLATE and the shipped PARAMETERs
+    (:data:`gemmaiku.options.SHIPPED`: temperature 0.6, repeat_penalty 1.1, stop
+    ``<end_of_turn>``). The GGUF need not exist yet; ``write_modelfile`` writes FROM relative to
+    the Modelfile's folder.
     """
     return Modelfile(
         from_=os.fspath(gguf_path),
