@@ -5,6 +5,10 @@
 (1, 2)
 >>> check_haiku("An old silent pond\\nA frog jumps into the pond\\nSplash! Silence again").ok
 True
+>>> from gemmaiku.prosody import assess
+>>> verdict = assess("Twenty-three, then: the\\ntwenty-eight in each row; the\\ndozen on each side")
+>>> verdict.strict, verdict.clean, [(f.kind, f.line, f.text) for f in verdict.flags]
+(True, False, [('dangling_end', 0, 'the'), ('dangling_end', 1, 'the')])
 
 Heavy work (loading CMUdict, ~0.5 s) happens on the first lookup, not at import.
 """
@@ -18,17 +22,33 @@ from gemmaiku.prosody.haiku import (
     check_haiku,
     rank_haiku,
 )
+from gemmaiku.prosody.quality import (
+    KINDS,
+    Flag,
+    QualityVerdict,
+    assess,
+    context_words,
+    line_flags,
+    quality_flags,
+)
 from gemmaiku.prosody.syllables import WordCount, line_syllables, word_syllables
 
 __all__ = [
+    "KINDS",
     "TARGETS",
     "Failure",
+    "Flag",
     "HaikuVerdict",
     "LineReport",
+    "QualityVerdict",
     "WordCount",
+    "assess",
     "chatter_kind",
     "check_haiku",
+    "context_words",
+    "line_flags",
     "line_syllables",
+    "quality_flags",
     "rank_haiku",
     "word_syllables",
 ]

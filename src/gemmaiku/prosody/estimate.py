@@ -187,3 +187,9 @@ def estimate(word: str) -> tuple[int, ...]:
 def estimate_primary(word: str) -> int:
     """The single most likely count of an unknown lower-case alphabetic word."""
     return _default().guess(word)[0]
+
+
+def analysable(word: str) -> bool:
+    """Whether an unknown lower-case word is made of known parts (a stem and a suffix, a prefix
+    and a word, two words): a real word the dictionary lacks (doomscrolling), not a fragment."""
+    return _default()._analyse(word) is not None

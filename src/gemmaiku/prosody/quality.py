@@ -1,0 +1,296 @@
+"""Does the haiku read well? Flags beside the syllable check, and the *clean* verdict.
+
+A reply is **clean** when :func:`check_haiku` passes it strictly and :func:`quality_flags`
+finds nothing. The flags, by kind (:data:`KINDS`):
+
+* ``dangling_end``: the line's last word is a closed-class word that cannot end an English
+  phrase (:data:`DANGLING`): an article, a possessive determiner, a conjunction, a preposition
+  that needs its object, a modal waiting for its verb, a contracted auxiliary (``it's``,
+  ``I'll``). Particles that can end a phrase (``the sun comes up``, ``away``) are not listed,
+  nor are words such as ``is`` (``here it is``). A comma or a dash after the word does not help
+  (``delete one line and,``); a full stop or a question mark completes the few words that can
+  be stranded (``where is it from?``), and the end of the poem completes a modal (``it will``).
+* ``fragment``: the last word is not a word (not in the lexicon, not made of known parts, not
+  in the prompt, not a number), or it is cut at a hyphen (``ice-``).
+* ``non_word``: the same, for any other word of the line.
+* ``meta_talk``: the reply talks about syllables, lines, haiku or being a bot, when the prompt
+  did not ask about that (:data:`META`).
+* ``echo``: a run of :data:`ECHO_WORDS` or more words copied from the prompt or system text.
+* ``repeated_line``: a line that repeats an earlier one.
+
+:func:`line_flags` runs the per-line detectors on one candidate line (fast, for decoders that
+score every candidate); :func:`quality_flags` runs everything on a reply; :func:`assess` adds the
+strict check and the clean verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from gemmaiku.prosody.estimate import analysable
+from gemmaiku.prosody.lexicon import cmu_counts
+from gemmaiku.prosody.syllables import CAMEL_PARTS, TOKEN_RE, fold
+
+KINDS = ("dangling_end", "fragment", "non_word", "meta_talk", "echo", "repeated_line")
+LINE_KINDS = ("dangling_end", "fragment", "non_word")  # what line_flags can raise
+
+# When a listed word can end a phrase after all: "never"; "stop" when a full stop, question
+# mark, exclamation mark, semicolon or colon follows it; "end" also when it ends the poem.
+COMPLETES = ("never", "stop", "end")
+STOPS = frozenset(".!?;:")
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A closed class of words that cannot end a phrase, and when one can after all."""
+
+    name: str
+    completes: str
+    words: frozenset[str]
+
+
+def _closed(name: str, completes: str, words: str) -> Closed:
+    return Closed(name, completes, frozenset(words.split()))
+
+
+DANGLING: tuple[Closed, ...] = (
+    _closed("an article", "never", "a an the"),
+    _closed("a possessive determiner", "never", "my your its our their whose thy"),
+    _closed("a determiner", "never", "every"),
+    _closed("a coordinating conjunction", "never", "and or nor but"),
+    _closed("a subordinating conjunction", "never",
+            "because although unless whereas whether whilst if than as until till"),
+    _closed("a preposition that needs its object", "stop",
+            "of to from with into onto upon at for toward towards via per amid amidst among "
+            "amongst unto despite during versus against"),
+    _closed("a modal waiting for its verb", "end", "can could will would shall should may might must"),
+    _closed("an intensifier waiting for its word", "never", "very"),
+)  # fmt: skip
+DANGLING_WORDS: dict[str, Closed] = {w: row for row in DANGLING for w in row.words}
+# A clitic on the last word: an auxiliary cannot be contracted before the end of a clause
+# ("*here it's", "*yes, I'm"), and a possessive 's waits for its noun ("the lake's").
+CLITIC = Closed("a contracted auxiliary or possessive", "never", frozenset())
+CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d")
+
+POEM_WORDS = r"(haikus?|poems?|verses?|stanzas?)"
+# (topic, what the reply says, what in the prompt asks about it): meta-talk is only flagged
+# when the prompt did not raise the topic itself.
+META: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (topic, re.compile(said), re.compile(asked))
+    for topic, said, asked in (
+        ("syllables", r"\bsyllables?\b|\b5\s*[-/,]\s*7\s*[-/,]\s*5\b|\bfive[-, ]+seven[-, ]+(and )?five\b",
+         r"syllab|5\s*-\s*7\s*-\s*5|\bcount"),
+        ("the poem's form",
+         rf"\b{POEM_WORDS}\b|\b(three|3|two|2) lines\b|\blines? of (five|seven|5|7)\b"
+         r"|\b(first|second|third|last|next|final) line\b",
+         rf"\b{POEM_WORDS}\b|\blines?\b|\bform\b"),
+        ("being a bot",
+         r"\bas an ai\b|\b(ai|language) model\b|\bchat ?bot\b|\bgemmaiku\b"
+         r"|\bi('m| am) (a|an|just a|just an|only a|only an) (bot|ai|assistant|machine|program|model)\b",
+         r"\b(bot|ai|model|assistant|gemmaiku|gemma|who are you|what are you)\b"),
+        ("its instructions",
+         r"\bsystem prompt\b|\bmy (instructions|rules)\b|\bi (can|may|must) only (write|answer|reply|speak|respond)\b",
+         r"\b(instructions?|prompt|rules?)\b"),
+    )
+)  # fmt: skip
+ECHO_WORDS = 5  # this many words in a row copied from the prompt or system text is an echo
+SHOWN = 40  # characters of a span quoted in a flag's text
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One quality problem: ``kind`` from :data:`KINDS`, the 0-based ``line`` (None for the
+    whole reply or a lone candidate line), the offending ``text`` and a ``detail`` sentence."""
+
+    kind: str
+    line: int | None
+    text: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "line": self.line, "text": self.text, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class QualityVerdict:
+    """``strict``: check_haiku passes; ``flags``: every quality flag; ``clean``: both good."""
+
+    text: str
+    strict: bool
+    flags: tuple[Flag, ...] = field(default_factory=tuple)
+
+    @property
+    def clean(self) -> bool:
+        return self.strict and not self.flags
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds flagged, each once, in :data:`KINDS` order."""
+        found = {f.kind for f in self.flags}
+        return [k for k in KINDS if k in found]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strict": self.strict, "clean": self.clean, "kinds": self.kinds,
+                "flags": [f.to_dict() for f in self.flags]}  # fmt: skip
+
+
+def _words(text: str) -> list[str]:
+    """Lower-cased word and number tokens of ``text``, as the syllable counter cuts them."""
+    return [m.group().lower() for m in TOKEN_RE.finditer(fold(text)) if m.lastgroup != "symbol"]
+
+
+def context_words(*texts: str) -> frozenset[str]:
+    """Lower-cased words of the prompt and system text (a word found there is never a
+    non-word), hyphenated words also by their parts."""
+    out: set[str] = set()
+    for text in texts:
+        for word in _words(text or ""):
+            out.add(word.strip("'"))
+            out.update(p for p in word.split("-") if p)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=100_000)
+def is_word(token: str) -> bool:
+    """Whether a word token (as written) is an English word: in the lexicon, made of known
+    parts (hyphens, camelCase, a stem and a clitic, a stem and a suffix, two words), an
+    acronym, or in a script the lexicon does not cover."""
+    lower = token.lower().strip("'")
+    if not lower or cmu_counts(lower) is not None:
+        return True
+    if "-" in lower:
+        return all(is_word(part) for part in lower.split("-") if part)
+    if "'" in lower:  # the lake's, goin', could've: the stem decides
+        return is_word(lower.split("'")[0]) if lower.split("'")[0] else True
+    if "." in lower:  # e.g, U.S, end.start
+        return all(len(p) == 1 or is_word(p) for p in lower.split(".") if p)
+    bare = token.strip("'")
+    if bare.isupper() and len(bare) >= 2:  # GPU, NSFW: acronyms are words
+        return True
+    camel = CAMEL_PARTS.findall(bare)
+    if len(camel) > 1 and "".join(camel) == bare:  # ChatGPT, OpenAI
+        return all(is_word(part) for part in camel)
+    if not lower.isascii():  # kana, hanzi, accented loanwords: not ours to judge
+        return True
+    return analysable(lower)
+
+
+def _dangling(word: str, tail: str, last: bool) -> Closed | None:
+    """The closed class that leaves the line hanging on ``word``, or None."""
+    lower = word.lower().replace("\u2019", "'")
+    row = DANGLING_WORDS.get(lower)
+    if row is None and lower.endswith(CLITICS) and len(lower) > 2:
+        row = CLITIC
+    if row is None:
+        return None
+    stopped = any(ch in STOPS for ch in tail)
+    if (row.completes == "stop" and stopped) or (row.completes == "end" and (stopped or last)):
+        return None
+    return row
+
+
+def line_flags(line: str, *, context_words: frozenset[str] = frozenset(), last: bool = False,
+               index: int | None = None) -> list[Flag]:
+    """Dangling end, fragment and non-word flags of ONE line, independent of the other lines.
+
+    ``context_words``: lower-cased words of the prompt and system text (see
+    :func:`context_words`); ``last``: the line ends the poem; ``index`` goes into each flag's
+    ``line``."""
+    text = fold(line).rstrip()
+    matches = [m for m in TOKEN_RE.finditer(text) if m.lastgroup == "word"]
+    if not matches:
+        return []
+    flags: list[Flag] = []
+    for m in matches[:-1]:
+        word = m.group()
+        if word.lower().strip("'") not in context_words and not is_word(word):
+            flags.append(Flag("non_word", index, word, f'"{word}" is not an English word'))
+    final = matches[-1]
+    word, tail = final.group(), text[final.end():]
+    ends_line = not any(ch.isalnum() for ch in tail)
+    if ends_line:
+        row = _dangling(word, tail, last)
+        if row is not None:
+            flags.append(Flag("dangling_end", index, word,
+                              f'the line ends on "{word}" ({row.name}), which cannot end a phrase'))
+        cut = tail.startswith("-") and not tail.startswith("--")
+        if cut or (word.lower().strip("'") not in context_words and not is_word(word)):
+            shown = word + ("-" if cut else "")
+            flags.append(Flag("fragment", index, shown, f'the line ends on "{shown}", which is not a whole word'))
+    elif word.lower().strip("'") not in context_words and not is_word(word):
+        flags.append(Flag("non_word", index, word, f'"{word}" is not an English word'))
+    return flags
+
+
+def _meta(line: str, prompt: str, index: int) -> Flag | None:
+    said = fold(line).lower()
+    asked = fold(prompt).lower()
+    for topic, pattern, raised in META:
+        found = pattern.search(said)
+        if found and not raised.search(asked):
+            return Flag("meta_talk", index, found.group(),
+                        f'talks about {topic} ("{found.group()}"), which the prompt did not ask about')
+    return None
+
+
+def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _echoes(lines: list[str], prompt: str, system: str) -> list[Flag]:
+    """Runs of ECHO_WORDS words copied from the prompt or the system text (across line breaks
+    too); each line holding part of a run is flagged once."""
+    sources = [(name, _ngrams(_words(text), ECHO_WORDS)) for name, text in (("prompt", prompt), ("system", system))]
+    tokens = [(i, w) for i, ln in enumerate(lines) for w in _words(ln)]
+    words = [w for _, w in tokens]
+    flagged: dict[int, Flag] = {}
+    for start in range(len(words) - ECHO_WORDS + 1):
+        gram = tuple(words[start:start + ECHO_WORDS])
+        source = next((name for name, grams in sources if gram in grams), None)
+        if source is None:
+            continue
+        span = " ".join(gram)[:SHOWN]
+        for i, _ in tokens[start:start + ECHO_WORDS]:
+            flagged.setdefault(i, Flag("echo", i, span, f'copies "{span}" from the {source} text'))
+    return [flagged[i] for i in sorted(flagged)]
+
+
+def _line_key(line: str) -> str:
+    return " ".join(_words(line))
+
+
+def poem_lines(reply: str) -> list[str]:
+    """The reply's non-empty lines, stripped: what the line indices of flags count."""
+    return [ln.strip() for ln in fold(reply).splitlines() if ln.strip()]
+
+
+def quality_flags(reply: str, *, prompt: str = "", system: str = "") -> list[Flag]:
+    """Every quality flag of ``reply``: the per-line flags of each line, then meta-talk, echo
+    and repeated lines, sorted by line."""
+    lines = poem_lines(reply)
+    known = context_words(prompt, system)
+    flags: list[Flag] = []
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        flags += line_flags(line, context_words=known, last=i == len(lines) - 1, index=i)
+        meta = _meta(line, prompt, i)
+        if meta:
+            flags.append(meta)
+        key = _line_key(line)
+        if key and key in seen:
+            flags.append(Flag("repeated_line", i, line[:SHOWN], "repeats an earlier line"))
+        seen.add(key)
+    flags += _echoes(lines, prompt, system)
+    order = {k: n for n, k in enumerate(KINDS)}
+    return sorted(flags, key=lambda f: (-1 if f.line is None else f.line, order[f.kind]))
+
+
+def assess(reply: str, *, prompt: str = "", system: str = "") -> QualityVerdict:
+    """Strict 5-7-5 (:func:`check_haiku`), the quality flags, and whether the reply is clean."""
+    from gemmaiku.prosody.haiku import check_haiku
+
+    strict = check_haiku(reply).ok
+    return QualityVerdict(reply, strict, tuple(quality_flags(reply, prompt=prompt, system=system)))
