@@ -4,6 +4,11 @@ A small reader of the GGUF v2/v3 layout (header, key/values, tensor infos, align
 ``GGUFReader`` builds a numpy view per array item, which takes ~10-20 s for Gemma's 262k-token
 vocabulary on a 2-core machine; this one reads the header in well under a second and maps the
 tensor data only when asked. Tests check it against gguf-py's reader.
+
+Files can come from clients (``/api/create`` names a GGUF in the server's model folders), so the
+reader trusts no count in the header: every array, key/value and tensor count is checked against
+the bytes left before anything is allocated, arrays nest at most ``MAX_ARRAY_NESTING`` deep, and a
+damaged header of any shape raises :class:`~gemmaiku.errors.GemmaikuError` (fuzzed in tests/base).
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ NUMPY_TYPES: dict[int, str] = {
     0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8", 12: "<f8",
 }
 STRING, ARRAY = 8, 9
+MAX_ARRAY_NESTING = 4  # llama.cpp reads no nested arrays at all; gguf-py writes none
+MAX_DIMS = 4  # GGML_MAX_DIMS
+# The fewest bytes a key/value pair (empty key, type, one byte) and a tensor info (empty name,
+# zero dims, type, offset) can take: a count larger than the bytes left allow is a damaged header.
+MIN_KV_BYTES = 8 + 4 + 1
+MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,24 @@ class TensorInfo:
         return gguf.GGMLQuantizationType(self.ggml_type).name
 
 
+def _min_value_bytes(vtype: int) -> int:
+    if vtype == STRING:
+        return 8  # the length
+    if vtype == ARRAY:
+        return 4 + 8  # item type and count
+    if vtype not in SCALARS:
+        raise ValueError(f"unknown value type {vtype}")
+    return struct.calcsize(SCALARS[vtype])
+
+
 class _Cursor:
     def __init__(self, buffer) -> None:
         self.buffer, self.pos = buffer, 0
+
+    def need(self, count: int, item_bytes: int, what: str) -> None:
+        """Refuse a count that the bytes left cannot hold (before looping or allocating)."""
+        if count * item_bytes > len(self.buffer) - self.pos:
+            raise ValueError(f"{count} {what} cannot fit in the {len(self.buffer) - self.pos} bytes left")
 
     def scalar(self, fmt: str):
         (value,) = struct.unpack_from(fmt, self.buffer, self.pos)
@@ -57,17 +83,19 @@ class _Cursor:
 
     def string(self) -> str:
         length = self.scalar("<Q")
+        self.need(length, 1, "string bytes")
         raw = self.buffer[self.pos : self.pos + length]
-        if len(raw) != length:
-            raise struct.error("string runs past the end")
         self.pos += length
         return bytes(raw).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype == STRING:
             return self.string()
         if vtype == ARRAY:
+            if depth >= MAX_ARRAY_NESTING:
+                raise ValueError(f"arrays nested more than {MAX_ARRAY_NESTING} deep")
             item_type, count = self.scalar("<I"), self.scalar("<Q")
+            self.need(count, _min_value_bytes(item_type), "array items")
             if item_type == STRING:
                 return [self.string() for _ in range(count)]
             if item_type in NUMPY_TYPES:
@@ -76,9 +104,8 @@ class _Cursor:
                 array = np.frombuffer(self.buffer, dtype=NUMPY_TYPES[item_type], count=count, offset=self.pos)
                 self.pos += array.nbytes
                 return array.tolist()
-            return [self.value(item_type) for _ in range(count)]
-        if vtype not in SCALARS:
-            raise struct.error(f"unknown value type {vtype}")
+            return [self.value(item_type, depth + 1) for _ in range(count)]
+        _min_value_bytes(vtype)  # unknown types raise
         return self.scalar(SCALARS[vtype])
 
 
@@ -96,7 +123,7 @@ class GGUFFile:
             buffer = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             self._parse(buffer)
-        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+        except (struct.error, ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
             raise GemmaikuError(f"cannot read {self.path}: {exc} (the file looks truncated or damaged)") from None
         finally:
             buffer.close()
@@ -115,6 +142,7 @@ class GGUFFile:
         if self.version not in (2, 3):
             raise ValueError(f"GGUF version {self.version} is not supported")
         n_tensors, n_kv = cursor.scalar("<Q"), cursor.scalar("<Q")
+        cursor.need(n_kv, MIN_KV_BYTES, "key/value pairs")
         self.metadata: dict[str, Any] = {}
         self.value_types: dict[str, int] = {}
         for _ in range(n_kv):
@@ -122,17 +150,24 @@ class GGUFFile:
             vtype = cursor.scalar("<I")
             self.value_types[key] = vtype
             self.metadata[key] = cursor.value(vtype)
+        cursor.need(n_tensors, MIN_TENSOR_INFO_BYTES, "tensor infos")
         infos = []
         for _ in range(n_tensors):
             name = cursor.string()
             n_dims = cursor.scalar("<I")
+            if n_dims > MAX_DIMS:
+                raise ValueError(f"tensor {name!r} has {n_dims} dimensions (at most {MAX_DIMS})")
             shape = tuple(cursor.scalar("<Q") for _ in range(n_dims))
             infos.append((name, shape, cursor.scalar("<I"), cursor.scalar("<Q")))
-        alignment = int(self.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+        alignment = self.metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+            raise ValueError(f"general.alignment is {alignment!r}, not a power of two")
         self.data_offset = -(-cursor.pos // alignment) * alignment
         self.tensors: list[TensorInfo] = []
         for name, shape, ggml_type, offset in infos:
             block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+            if offset % alignment or (shape and shape[0] % block):
+                raise ValueError(f"tensor {name!r} is misaligned or not a whole number of blocks")
             n_elements = 1
             for n in shape:
                 n_elements *= n
