@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 
 from gemmaiku.modelfile.gotemplate import (
+    MAX_NESTING,
     MISSING,
+    ExecutionLimits,
     Struct,
     TemplateError,
+    TemplateLimitError,
     cut_after_response,
     execute,
     parse_template,
@@ -177,3 +180,38 @@ def test_identifiers_are_lower_cased_fields_and_variables():
         "{{ range $i, $m := .Messages }}{{ $.System }}{{ $m.Content }}{{ end }}"
     ).identifiers()
     assert {"messages", "system", "$", "$m", "content"} <= names
+
+
+# -- budgets: templates come from clients --------------------------------------------------------
+def test_range_iterations_are_capped_across_nested_loops():
+    template = parse_template("{{ range 3000 }}{{ range 3000 }}{{ end }}{{ end }}{{ .Prompt }}")
+    with pytest.raises(TemplateLimitError, match="limit of 100000 range iterations"):
+        template.render(_data())
+    assert parse_template("{{ range 300 }}{{ range 300 }}.{{ end }}{{ end }}").render({}) == "." * 90_000
+
+
+def test_nesting_is_capped_at_parse_time_without_recursion_errors():
+    fine = "{{ if 1 }}" * MAX_NESTING + "x" + "{{ end }}" * MAX_NESTING
+    assert parse_template(fine).render({}) == "x"
+    assert execute(cut_after_response(parse_template(fine).root), {}) == "x"
+    for deep in ("{{ if 1 }}" * 300 + "x" + "{{ end }}" * 300,
+                 "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+                 "{{ if 1 }}{{ else if 1 }}" * 100 + "{{ end }}"):
+        with pytest.raises(TemplateLimitError, match=f"nested deeper than {MAX_NESTING}"):
+            parse_template(deep)
+
+
+def test_output_and_growing_values_are_capped():
+    limits = ExecutionLimits(output_chars=1000)
+    with pytest.raises(TemplateLimitError, match="output over the limit of 1000"):
+        parse_template("{{ range 200 }}{{ $.Prompt }}-----{{ end }}").render(_data(), limits)
+    doubling = '{{ $x := "ab" }}{{ range 40 }}{{ $x = print $x $x }}{{ end }}'
+    with pytest.raises(TemplateLimitError, match="a value over the limit of 1000"):
+        parse_template(doubling).render({}, limits)
+    with pytest.raises(TemplateLimitError, match="printf width or precision 2000000"):
+        parse_template('{{ printf "%2000000d" 1 }}').render({})
+
+
+def test_render_time_is_capped():
+    with pytest.raises(TemplateLimitError, match="rendering took over the limit of 0 s"):
+        parse_template("{{ range 10 }}x{{ end }}").render({}, ExecutionLimits(seconds=0))

@@ -13,6 +13,11 @@ module reads the same syntax and follows the same rules where templates depend o
 
 Anything else (``define``, ``template``, ``block``, method calls) raises :class:`TemplateError`
 naming the template line, rather than rendering something Ollama would not.
+
+Templates come from clients (a Modelfile sent to ``/api/create``, ``/api/generate``'s
+``template``), so parsing and rendering have budgets: blocks and parentheses nest at most
+``MAX_NESTING`` deep, and a render stops with :class:`TemplateLimitError` past the
+:class:`ExecutionLimits` (range iterations, output size, value size, time).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import functools
 import html
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +39,27 @@ from gemmaiku.errors import GemmaikuError
 
 class TemplateError(GemmaikuError):
     """A template that cannot be parsed or rendered; the message names the template line."""
+
+
+class TemplateLimitError(TemplateError):
+    """A template over one of its budgets (nesting, range iterations, output, time)."""
+
+
+MAX_NESTING = 50  # blocks and parentheses inside each other; Ollama's own templates use < 10
+MAX_PRINTF_WIDTH = 1_000_000  # a printf width or precision; Go's fmt gives up past 1e6 too
+
+
+@dataclass(frozen=True)
+class ExecutionLimits:
+    """What one render may cost. A prompt is a few thousand tokens; these leave room for long
+    conversations (the server takes bodies up to 8 MB) and stop templates that loop or grow."""
+
+    range_iterations: int = 100_000  # all {{range}} bodies of one render together
+    output_chars: int = 16_000_000  # the rendered text, and any one value a function returns
+    seconds: float = 5.0
+
+
+DEFAULT_LIMITS = ExecutionLimits()
 
 
 class _Missing:
@@ -322,6 +349,15 @@ class _Parser:
         self.functions = functions
         self.scopes: list[list[str]] = [["$"]]
         self.range_depth = 0  # break and continue are allowed only inside a range body
+        self.depth = 0  # blocks and parentheses open around the current item
+
+    def _enter(self, line: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise TemplateLimitError(
+                f"template line {line}: blocks and parentheses nested deeper than {MAX_NESTING} "
+                "levels (flatten the template)"
+            )
 
     # -- statements --------------------------------------------------------------------------
     def parse(self) -> ListNode:
@@ -374,6 +410,7 @@ class _Parser:
 
     def _branch(self, kind: str, item: _Action, tokens: list[Token] | None = None) -> Branch:
         tokens = item.tokens[1:] if tokens is None else tokens
+        self._enter(item.line)
         self.scopes.append([])
         pipe = self._pipeline(tokens, item.line, allow_decl=True, range_decl=kind == "range")
         if kind == "range":
@@ -407,6 +444,7 @@ class _Parser:
                 f"template line {end.line}: unexpected {end.tokens[1].text!r} in end"
             )
         self.scopes.pop()
+        self.depth -= 1
         return Branch(kind, pipe, body, else_body, item.line)
 
     # -- pipelines ---------------------------------------------------------------------------
@@ -495,10 +533,12 @@ class _Parser:
         elif kind == "number":
             node = Literal(_number(text, line))
         elif kind == "lparen":
+            self._enter(line)
             cmds = self._commands(stream, nested=True)
             close = stream.next()
             if close is None or close.kind != "rparen":
                 raise TemplateError(f"template line {line}: unclosed left paren")
+            self.depth -= 1
             node = Pipe([], False, cmds, line)
         elif kind == "ident":
             if text in ("true", "false"):
@@ -755,6 +795,11 @@ def _sprintf(fmt: str, *args: Any) -> str:
         out.append(fmt[pos : match.start()])
         pos = match.end()
         flags, width, precision, verb = match.groups()
+        for number in (width, precision):
+            if number and number != "*" and int(number) > MAX_PRINTF_WIDTH:
+                raise TemplateLimitError(
+                    f"printf width or precision {number} is over the limit of {MAX_PRINTF_WIDTH}"
+                )
         if verb == "%":
             out.append("%")
             continue
@@ -887,9 +932,44 @@ class _ContinueLoop(Exception):
 
 
 class _State:
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, limits: ExecutionLimits) -> None:
         self.vars: list[tuple[str, Any]] = [("$", data)]
         self.out: list[str] = []
+        self.limits = limits
+        self.size = 0
+        self.iterations = 0
+        self.deadline = time.monotonic() + limits.seconds
+
+    def emit(self, text: str, line: int) -> None:
+        self.size += len(text)
+        if self.size > self.limits.output_chars:
+            raise TemplateLimitError(
+                f"template line {line}: output over the limit of {self.limits.output_chars} characters"
+            )
+        self.out.append(text)
+
+    def iterate(self, line: int) -> None:
+        """Count one {{range}} iteration; also where a render checks its clock."""
+        self.iterations += 1
+        if self.iterations > self.limits.range_iterations:
+            raise TemplateLimitError(
+                f"template line {line}: over the limit of {self.limits.range_iterations} range "
+                "iterations per render"
+            )
+        self.check_clock(line)
+
+    def check_clock(self, line: int) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateLimitError(
+                f"template line {line}: rendering took over the limit of {self.limits.seconds:g} s"
+            )
+
+    def check_value(self, value: Any, line: int) -> Any:
+        if isinstance(value, str) and len(value) > self.limits.output_chars:
+            raise TemplateLimitError(
+                f"template line {line}: a value over the limit of {self.limits.output_chars} characters"
+            )
+        return value
 
     def mark(self) -> int:
         return len(self.vars)
@@ -942,16 +1022,16 @@ class Template:
         self.source = source
         self.root = root
 
-    def render(self, data: Any) -> str:
-        return execute(self.root, data)
+    def render(self, data: Any, limits: ExecutionLimits = DEFAULT_LIMITS) -> str:
+        return execute(self.root, data, limits)
 
     def identifiers(self) -> set[str]:
         """Lower-cased field and variable names, as Ollama's ``Template.Vars`` collects them."""
         return {name.lower() for name in _identifiers(self.root)}
 
 
-def execute(root: ListNode, data: Any) -> str:
-    state = _State(data)
+def execute(root: ListNode, data: Any, limits: ExecutionLimits = DEFAULT_LIMITS) -> str:
+    state = _State(data, limits)
     _walk(state, data, root)
     return "".join(state.out)
 
@@ -961,11 +1041,12 @@ def _walk(state: _State, dot: Any, node: Any) -> None:
         for child in node.nodes:
             _walk(state, dot, child)
     elif isinstance(node, Text):
-        state.out.append(node.text)
+        state.emit(node.text, 0)
     elif isinstance(node, Action):
+        state.check_clock(node.pipe.line)
         value = _pipe(state, dot, node.pipe)
         if not node.pipe.decls:
-            state.out.append(to_text(value))
+            state.emit(to_text(value), node.pipe.line)
     elif isinstance(node, Branch):
         mark = state.mark()
         try:
@@ -1007,6 +1088,7 @@ def _range(state: _State, dot: Any, node: Branch) -> None:
     ran = False
     for key, elem in pairs:
         ran = True
+        state.iterate(pipe.line)
         mark = state.mark()
         if len(pipe.decls) == 1:
             _declare(state, pipe, [elem])
@@ -1100,11 +1182,14 @@ def _call(state: _State, dot: Any, name: str, arg_nodes: list[Any], final: Any, 
                 return result
         return result
     try:
-        return FUNCTIONS[name](*values())
+        result = FUNCTIONS[name](*values())
     except TemplateError as exc:
-        raise TemplateError(f"template line {line}: {exc}") from None
+        if str(exc).startswith("template line "):
+            raise
+        raise type(exc)(f"template line {line}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"template line {line}: error calling {name}: {exc}") from None
+    return state.check_value(result, line)
 
 
 # ---------------------------------------------------------------------------------------------
