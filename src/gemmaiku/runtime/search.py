@@ -38,6 +38,8 @@ MIN_SEARCH_TOKENS = 64  # with a smaller num_predict there is no room to search:
 
 # Why a line may not be chosen: (line text, is it the last line) -> the flags it raises.
 LineFilter = Callable[[str, bool], Sequence[str]]
+# A sampler chain for one candidate: (options, seed, temperature) -> sampler.
+SamplerFactory = Callable[[GenerationOptions, int, float], Any]
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,9 @@ class SearchSettings:
 
     @property
     def sequences(self) -> int:
-        """Sequence ids a request holds: the prefix, and the widest round's candidates."""
-        return 1 + max(self.candidates, self.widen_candidates)
+        """Sequence ids a request holds: the prefix, the widest round's candidates, and the first
+        round's best fallback kept while widening."""
+        return 1 + max(self.candidates, self.widen_candidates) + (1 if self.widen_candidates else 0)
 
 
 def quality_filter(context: str) -> LineFilter:
@@ -82,6 +85,8 @@ class Candidate:
     break_token: int | None = None
     break_logprob: float = -math.inf
     failed: str | None = None  # "overshoot", "too long"
+    exact: bool = False  # ended with the line's syllable target exactly
+    flags: list[str] = field(default_factory=list)  # quality flags of the finished line
     decoder: Utf8Decoder = field(default_factory=Utf8Decoder)
 
     @property
@@ -96,18 +101,21 @@ class Candidate:
     def score(self) -> float:
         return self.logprob + self.break_logprob
 
+    def summary(self) -> dict[str, Any]:
+        return {"line": self.text.strip(), "score": round(self.score, 4) if self.break_token is not None else None,
+                "exact": self.exact, "flags": self.flags, "failed": self.failed}
+
 
 class SearchJob(ChunkJob):
     """A haiku reply decoded line by line by candidate search (see the module doc)."""
 
-    def __init__(self, engine: Engine, tokens: list[int], options: GenerationOptions, settings: SearchSettings,
-                 line_filter: LineFilter, *, load_s: float = 0.0) -> None:
+    def __init__(self, runtime: Any, tokens: list[int], options: GenerationOptions, settings: SearchSettings,
+                 line_filter: LineFilter, *, meter: Meter, new_sampler: SamplerFactory,
+                 load_s: float = 0.0) -> None:
         super().__init__()
-        assert engine.runtime is not None
-        self.runtime, self.tokens, self.options, self.settings = engine.runtime, tokens, options, settings
+        self.runtime, self.tokens, self.options, self.settings = runtime, tokens, options, settings
         self.sequences = settings.sequences
-        self.line_filter, self.load_s = line_filter, load_s
-        self.meter = Meter(vocab_info(self.runtime.model), settings.meter)
+        self.line_filter, self.meter, self.new_sampler, self.load_s = line_filter, meter, new_sampler, load_s
         self.end_id = self.meter.vocab.end_id
         self.break_ids = set(int(i) for i in self.meter.vocab.break_ids)
         self.seed = resolve_seed(options) if options.temperature > 0 or options.seed is not None else 0
@@ -116,10 +124,14 @@ class SearchJob(ChunkJob):
         self.history: list[int] = []  # tokens chosen so far, breaks included (sampler penalties)
         self.lines: list[str] = []
         self.report: list[dict[str, Any]] = []
-        self.prefix_len = len(tokens) - 1  # KV positions of the prefix, its last token excluded
-        self.last_token = tokens[-1]  # fed (again) whenever the next line's first tokens are drawn
+        # The prefix's KV holds ``prefix_len`` positions; ``pending`` tokens follow them and are fed
+        # (again, after a widening) whenever a line's first tokens are drawn.
+        self.prefix_len = len(tokens) - 1
+        self.pending = [tokens[-1]]
         self.candidates: list[Candidate] = []
+        self.reserve: list[Candidate] = []  # after a widening: the first round's best fallback
         self.round = self.tried = 0
+        self.alternatives: list[dict[str, Any]] = []
         self.decoded = 0
         self.started = self.first_at = 0.0
 
@@ -129,7 +141,7 @@ class SearchJob(ChunkJob):
         import time
 
         self.started = time.perf_counter()
-        self.prefix, self.spare = seqs[0], list(seqs[1:])
+        self.prefix = seqs[0]
 
     @property
     def prefilling(self) -> bool:
@@ -141,8 +153,10 @@ class SearchJob(ChunkJob):
             self.fed = end
             return [Feed(self.prefix, self.tokens[i], i, False) for i in range(start, end)]
         if not self.candidates:  # a line starts: the prefix's last token, for its next-token logits
-            return [Feed(self.prefix, self.last_token, self.prefix_len, True)]
-        return [Feed(c.seq, c.tokens[-1], self.prefix_len + len(c.tokens), True)
+            last = len(self.pending) - 1
+            return [Feed(self.prefix, t, self.prefix_len + i, i == last) for i, t in enumerate(self.pending)]
+        base = self.prefix_len + len(self.pending)  # where each candidate's first token goes
+        return [Feed(c.seq, c.tokens[-1], base + len(c.tokens) - 1, True)
                 for c in self.candidates if c.running]
 
     def advance(self, step: Step) -> None:
@@ -184,7 +198,8 @@ class SearchJob(ChunkJob):
         normalizer = log_normalizer(raw)
         self.meter.constrain(self.reply_so_far(), logits)
         self.candidates = []
-        for k, seq in enumerate(self.spare[:count]):
+        busy = {self.prefix, *(c.seq for c in self.reserve)}
+        for k, seq in enumerate([s for s in self.seqs if s not in busy][:count]):
             candidate = Candidate(seq, self.sampler(k, widened))
             token = step.sample(self.prefix, candidate.sampler)
             self.kv.copy(self.prefix, seq)
@@ -201,7 +216,7 @@ class SearchJob(ChunkJob):
         elif temperature <= 0 and k > 0:
             temperature = GREEDY_SPREAD_TEMPERATURE
         seed = derive_seed(self.seed, self.line_index, self.round, k)
-        sampler = make_sampler(self.runtime.model, options, seed, temperature=temperature)
+        sampler = self.new_sampler(options, seed, temperature)
         for token in self.history:
             sampler.accept(token)
         return sampler
@@ -232,58 +247,74 @@ class SearchJob(ChunkJob):
 
     def choose(self) -> None:
         target = self.settings.meter[self.line_index]
-        finished = [c for c in self.candidates if c.break_token is not None]
-        exact = [c for c in finished if target in line_counts(c.text.strip())]
-        qualified = [c for c in exact if not self.line_filter(c.text.strip(), self.last_line)]
+        for c in self.candidates:
+            c.exact = c.break_token is not None and target in line_counts(c.text.strip())
+            c.flags = list(self.line_filter(c.text.strip(), self.last_line)) if c.exact else []
+        self.alternatives += [c.summary() for c in self.candidates]
+        qualified = [c for c in self.candidates if c.exact and not c.flags]
         if not qualified and self.round == 0 and self.settings.widen_candidates > 0:
             self.retry()
             return
+        pool = [*self.candidates, *self.reserve]
+        exact = [c for c in pool if c.exact]
         path = ("widened" if self.round else "search") if qualified else "meter" if exact else "closest"
-        if path == "closest":
-            def miss(c: Candidate) -> int:
-                return min(abs(count - target) for count in line_counts(c.text.strip()))
+        self.commit(self.fallback(pool) if not qualified else max(qualified, key=lambda c: c.score),
+                    path, self.tried + len(self.candidates), len(qualified))
 
-            best = max(finished or self.candidates, key=lambda c: (-miss(c), c.score))
-        else:
-            best = max(qualified or exact, key=lambda c: c.score)
-        self.commit(best, path, self.tried + len(self.candidates), len(qualified))
+    def fallback(self, pool: list[Candidate]) -> Candidate:
+        """With no clean line: the best-scored exact one, else the nearest count (then score)."""
+        exact = [c for c in pool if c.exact]
+        if exact:
+            return max(exact, key=lambda c: c.score)
+        target = self.settings.meter[self.line_index]
+
+        def miss(c: Candidate) -> int:
+            return min(abs(count - target) for count in line_counts(c.text.strip()))
+
+        finished = [c for c in pool if c.break_token is not None]
+        return max(finished or pool, key=lambda c: (-miss(c), c.score))
 
     def retry(self) -> None:
-        """No candidate qualified: draw the line again, wider, from the same prefix (its last
-        token is decoded once more for fresh logits)."""
-        self.release(keep=None)
+        """No candidate qualified: draw the line again, wider, from the same prefix (its pending
+        tokens decoded once more for fresh logits). The best fallback so far is kept in reserve."""
+        self.reserve = [self.fallback(self.candidates)]
+        self.release(keep=self.reserve[0])
         self.tried += len(self.candidates)
         self.round += 1
         self.kv.truncate(self.prefix, self.prefix_len)
         self.candidates = []
 
     def release(self, keep: Candidate | None) -> None:
-        for candidate in self.candidates:
+        for candidate in [*self.candidates, *self.reserve]:
             if candidate is not keep:
                 self.kv.clear(candidate.seq)
 
     def commit(self, best: Candidate, path: str, tried: int, qualified: int) -> None:
-        line = best.text
-        line_tokens = len(best.tokens)
+        line = best.text.strip()
         self.report.append({
-            "line": line.strip(), "path": path, "logprob": round(best.logprob, 4),
-            "break_logprob": round(best.break_logprob, 4), "tokens": line_tokens + 1,
-            "candidates": tried, "qualified": qualified, "round": self.round,
+            "line": line, "path": path, "logprob": round(best.logprob, 4),
+            "break_logprob": round(best.break_logprob, 4) if best.break_token is not None else None,
+            "tokens": len(best.tokens) + 1,
+            "candidates": tried, "qualified": qualified, "round": self.round, "alternatives": self.alternatives,
         })
+        self.alternatives = []
         self.release(keep=best)
         self.kv.clear(self.prefix)
-        self.spare = [s for s in self.spare if s != best.seq] + [self.prefix]
-        self.prefix = best.seq
-        self.prefix_len += 1 + line_tokens  # the previous last token, then this line's tokens
-        self.last_token = best.break_token if best.break_token is not None else self.end_id
-        self.history += [*best.tokens, self.last_token]
+        self.prefix, self.reserve = best.seq, []
+        base = self.prefix_len + len(self.pending)
+        if best.break_token is not None:  # every line token is in the KV; the break comes next
+            self.prefix_len, self.pending = base + len(best.tokens), [best.break_token]
+        else:  # a line that never ended (closest): its last token is not in the KV yet; break it
+            self.prefix_len = base + len(best.tokens) - 1
+            self.pending = [best.tokens[-1], self.meter.vocab.newline_id]
+        self.history += [*best.tokens, self.pending[-1]]
         self.lines.append(line)
         self.candidates, self.round, self.tried = [], 0, 0
         last = len(self.lines) == len(self.settings.meter)
         emit, stopped = self.stops.feed(line if last else line + "\n")
         if emit:
             self.out.put(Chunk(emit, len(self.tokens), len(self.history)))
-        if last or stopped or best.break_token is None:
+        if last or stopped:
             self.finish()
 
     def finish(self) -> None:
@@ -297,7 +328,7 @@ class SearchJob(ChunkJob):
             "lines": self.report,
             "candidates": sum(line["candidates"] for line in self.report),
             "decoded_tokens": self.decoded,
-            "logprob": round(sum(line["logprob"] + line["break_logprob"] for line in self.report), 4),
+            "logprob": round(sum(line["logprob"] + (line["break_logprob"] or 0.0) for line in self.report), 4),
         }
         self.out.put(Chunk(self.stops.flush(), len(self.tokens), len(self.history), "stop",
                            load_s=self.load_s, prompt_eval_s=first - self.started, eval_s=end - first,
@@ -352,7 +383,15 @@ class SearchEngine:
         load_s = self.engine.load()
         tokens = self.engine.prepare(messages, prompt)
         context = prompt if prompt is not None else "\n".join(str(m.get("content", "")) for m in messages or [])
-        job = SearchJob(self.engine, tokens, options, self.settings, self.make_filter(context), load_s=load_s)
+        runtime = self.engine.runtime
+        assert runtime is not None
+
+        def new_sampler(options: GenerationOptions, seed: int, temperature: float) -> Any:
+            return make_sampler(runtime.model, options, seed, temperature=temperature)
+
+        job = SearchJob(runtime, tokens, options, self.settings, self.make_filter(context),
+                        meter=Meter(vocab_info(runtime.model), self.settings.meter), new_sampler=new_sampler,
+                        load_s=load_s)
         yield from self.engine.run(job)
 
     def generate(self, messages: Messages | None = None, **kwargs: Any) -> Result:
@@ -363,4 +402,4 @@ def mean_logprob(extra: dict[str, Any]) -> float:
     """Mean log-probability per token of a searched reply under the unconstrained model."""
     lines = extra["search"]["lines"]
     tokens = sum(line["tokens"] for line in lines)
-    return sum(line["logprob"] + line["break_logprob"] for line in lines) / tokens if tokens else 0.0
+    return sum(line["logprob"] + (line["break_logprob"] or 0.0) for line in lines) / tokens if tokens else 0.0
