@@ -9,7 +9,7 @@ import pytest
 
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.modelfile import load_modelfile, parse_modelfile, render_prompt
-from gemmaiku.modelfile.prompt import collate, conversation
+from gemmaiku.modelfile.prompt import collate, conversation, modelfile_conversation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -58,11 +58,11 @@ def test_gemma3_template_from_a_modelfile_gets_the_modelfile_system():
     mf = parse_modelfile(
         f'FROM gemma3:270m\nSYSTEM "Be brief."\nTEMPLATE """{OLLAMA_GEMMA3_TEMPLATE}"""\n'
     )
-    assert mf.render([{"role": "user", "content": "Hi"}]) == (
+    assert render_prompt(mf, [{"role": "user", "content": "Hi"}]) == (
         "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
     )
     # A request's own system message replaces the Modelfile's SYSTEM.
-    assert mf.render(
+    assert render_prompt(mf, 
         [{"role": "system", "content": "Be long."}, {"role": "user", "content": "Hi"}]
     ) == ("<start_of_turn>user\nBe long.\n\nHi<end_of_turn>\n<start_of_turn>model\n")
     # So does a generate request's system field.
@@ -73,20 +73,20 @@ def test_gemma3_template_from_a_modelfile_gets_the_modelfile_system():
 
 def test_seed_modelfile_drops_its_system_prompt():
     seed = load_modelfile(FIXTURES / "seed.Modelfile")
-    assert seed.render([{"role": "user", "content": "Write about rain"}]) == (
+    assert render_prompt(seed, [{"role": "user", "content": "Write about rain"}]) == (
         "<start_of_turn>user\nWrite about rain<end_of_turn>\n<start_of_turn>model\n"
     )
 
 
 def test_legacy_template_renders_one_exchange_per_turn_and_stops_at_response():
     seed = load_modelfile(FIXTURES / "seed.Modelfile")
-    assert seed.render(CHAT[1:]) == (
+    assert render_prompt(seed, CHAT[1:]) == (
         "<start_of_turn>user\nHello, how are you?<end_of_turn>\n<start_of_turn>model\n"
         "I'm doing great. How can I help you today?<end_of_turn>"
         "<start_of_turn>user\nI'd like to show off how chat templating works!<end_of_turn>\n<start_of_turn>model\n"
     )
     # A conversation that ends with the assistant is continued, not closed.
-    assert seed.render(CHAT[1:3]).endswith(
+    assert render_prompt(seed, CHAT[1:3]).endswith(
         "<start_of_turn>model\nI'm doing great. How can I help you today?"
     )
 
@@ -107,7 +107,7 @@ def test_template_without_response_gets_one_appended():
 
 
 def test_no_template_renders_the_bare_prompt():
-    assert parse_modelfile("FROM x\n").render([{"role": "user", "content": "hi"}]) == "hi"
+    assert render_prompt(parse_modelfile("FROM x\n"), [{"role": "user", "content": "hi"}]) == "hi"
 
 
 def test_modelfile_messages_come_before_the_request():
@@ -115,12 +115,14 @@ def test_modelfile_messages_come_before_the_request():
         'FROM x\nSYSTEM s\nMESSAGE user u0\nMESSAGE assistant a0\nTEMPLATE "{{ range .Messages }}{{ .Role }}={{ .Content }};{{ end }}"\n'
     )
     assert (
-        mf.render([{"role": "user", "content": "u1"}]) == "system=s;user=u0;assistant=a0;user=u1;"
+        render_prompt(mf, [{"role": "user", "content": "u1"}]) == "system=s;user=u0;assistant=a0;user=u1;"
     )
-    assert conversation(mf, [{"role": "system", "content": "mine"}])[0] == {
-        "role": "user",
-        "content": "u0",
-    }
+    # A request's own system prompt replaces SYSTEM and goes first, before the history.
+    assert modelfile_conversation(mf, [{"role": "system", "content": "mine"}]) == [
+        {"role": "system", "content": "mine"},
+        {"role": "user", "content": "u0"},
+        {"role": "assistant", "content": "a0"},
+    ]
 
 
 def test_collate_merges_runs_and_joins_system_text():
@@ -145,7 +147,7 @@ def test_bad_messages_and_templates_are_user_errors():
     with pytest.raises(
         GemmaikuError, match=r"^TEMPLATE \(line 3\): template line 1: unclosed action"
     ):
-        mf.render([{"role": "user", "content": "x"}])
+        render_prompt(mf, [{"role": "user", "content": "x"}])
 
 
 def test_options_merge_defaults_modelfile_and_request():

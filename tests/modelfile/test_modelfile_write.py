@@ -13,6 +13,7 @@ from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT, render_chat
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.modelfile import (
     GEMMAIKU_TEMPLATE,
+    conversation,
     gemmaiku_modelfile,
     lint_modelfile,
     load_modelfile,
@@ -48,8 +49,9 @@ FIXED = [
 
 @pytest.mark.parametrize("messages", FIXED)
 def test_template_renders_like_render_chat(messages):
+    """The TEMPLATE renders the policy's conversation exactly as training's render_chat does."""
     assert render_prompt(GEMMAIKU_TEMPLATE, messages) == render_chat(
-        messages, add_generation_prompt=True, bos=False
+        conversation(messages), add_generation_prompt=True, bos=False
     )
 
 
@@ -62,7 +64,7 @@ _content = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).map
 def test_template_renders_like_render_chat_for_any_conversation(system, turns):
     messages = _chat(system, turns)
     assert render_prompt(GEMMAIKU_TEMPLATE, messages) == render_chat(
-        messages, add_generation_prompt=True, bos=False
+        conversation(messages), add_generation_prompt=True, bos=False
     )
 
 
@@ -74,17 +76,17 @@ def test_modelfile_system_lands_in_the_first_user_turn(turns):
     expected = render_chat(
         _chat(DEFAULT_SYSTEM_PROMPT, turns), add_generation_prompt=True, bos=False
     )
-    assert mf.render(request) == expected
+    assert render_prompt(mf, request) == expected
     # A request's own system prompt replaces it.
     own = _chat("Answer in prose.", turns)
-    assert mf.render(own) == render_chat(own, add_generation_prompt=True, bos=False)
+    assert render_prompt(mf, own) == render_chat(own, add_generation_prompt=True, bos=False)
 
 
-def test_unstripped_content_is_passed_through_as_ollama_does():
+def test_contents_are_stripped_as_in_training():
     messages = _chat(None, ["  rain  "])
     assert (
         render_prompt(GEMMAIKU_TEMPLATE, messages)
-        == "<start_of_turn>user\n  rain  <end_of_turn>\n<start_of_turn>model\n"
+        == "<start_of_turn>user\nrain<end_of_turn>\n<start_of_turn>model\n"
     )
 
 

@@ -47,11 +47,11 @@ class Prompt:
         return self.messages[-1]["content"]
 
     def with_system(self, system: str | None) -> list[dict[str, str]]:
-        """The conversation to send: ``system`` first unless the prompt brings its own."""
-        messages = [dict(m) for m in self.messages]
-        if system is not None and not (messages and messages[0]["role"] == "system"):
-            messages.insert(0, {"role": "system", "content": system})
-        return messages
+        """The conversation to send, by the one policy (gemmaiku.modelfile.prompt): ``system``
+        unless the prompt brings its own."""
+        from gemmaiku.modelfile.prompt import conversation
+
+        return conversation(self.messages, system=system)
 
 
 def resolve_system(value: str | None) -> str | None:

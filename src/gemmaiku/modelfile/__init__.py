@@ -13,7 +13,12 @@ from gemmaiku.modelfile.gotemplate import TemplateError, parse_template
 from gemmaiku.modelfile.lint import Finding, lint_modelfile
 from gemmaiku.modelfile.parameters import PARAMETERS, Parameter
 from gemmaiku.modelfile.parser import Modelfile, load_modelfile, parse_modelfile
-from gemmaiku.modelfile.prompt import DEFAULT_TEMPLATE, conversation, render_prompt
+from gemmaiku.modelfile.prompt import (
+    DEFAULT_TEMPLATE,
+    conversation,
+    modelfile_conversation,
+    render_prompt,
+)
 from gemmaiku.modelfile.write import GEMMAIKU_TEMPLATE, gemmaiku_modelfile, write_modelfile
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "gemmaiku_modelfile",
     "lint_modelfile",
     "load_modelfile",
+    "modelfile_conversation",
     "parse_modelfile",
     "parse_template",
     "render_prompt",

@@ -66,7 +66,7 @@ def lint(path: Path, strict: bool, as_json: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--prompt", "-p", help="The user's message (as in /api/generate).")
 @click.option(
-    "--system", "-s", help="The request's own system prompt: it replaces the Modelfile's SYSTEM."
+    "--system", "-s", help="The request's own system prompt: it replaces the Modelfile's SYSTEM ('' for none)."
 )
 @click.option(
     "--messages",
@@ -79,7 +79,10 @@ def lint(path: Path, strict: bool, as_json: bool) -> None:
 def render(
     path: Path, prompt: str | None, system: str | None, messages_file, as_json: bool
 ) -> None:
-    """Print the exact prompt text the model sees for a request, as Ollama builds it.
+    """Print the exact prompt text the model sees for a request, as `gemmaiku serve` builds it.
+
+    The one conversation policy (system prompt first, contents stripped, runs merged, tool
+    turns dropped, images refused), then the TEMPLATE rendered as Ollama renders it.
 
     \b
     Examples:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.modelfile.parameters import PARAMETERS
 from gemmaiku.modelfile.parser import Modelfile, suggest_parameter
-from gemmaiku.modelfile.prompt import DEFAULT_TEMPLATE, conversation, render_messages
+from gemmaiku.modelfile.prompt import DEFAULT_TEMPLATE, modelfile_conversation, render_messages
 
 GEMMA_END_OF_TURN = "<end_of_turn>"
 GEMMA_MARKERS = ("<start_of_turn>", "<end_of_turn>")
@@ -49,7 +49,7 @@ def _template(modelfile: Modelfile) -> str:
 
 
 def _render(modelfile: Modelfile, messages: list[dict[str, str]]) -> str:
-    return render_messages(_template(modelfile), conversation(modelfile, messages))
+    return render_messages(_template(modelfile), modelfile_conversation(modelfile, messages))
 
 
 def check_from(modelfile: Modelfile) -> Iterator[Finding]:

@@ -135,12 +135,6 @@ class Modelfile:
                 merged[name] = coerce_option(name, value)
         return merged
 
-    def render(self, messages: Iterable[Mapping[str, Any]] = (), system: str | None = None) -> str:
-        """Shortcut for :func:`gemmaiku.modelfile.prompt.render_prompt` with this Modelfile."""
-        from gemmaiku.modelfile.prompt import render_prompt
-
-        return render_prompt(self, messages, system=system)
-
     def line(self, key: str) -> int | None:
         """The (last) line an instruction such as ``"system"`` or ``"parameter stop"`` came from."""
         found = self.lines.get(key)

@@ -1,18 +1,30 @@
-"""Turn a chat into the prompt text, the way Ollama does it with a Modelfile's TEMPLATE.
+"""The one conversation policy, and the prompt text a Modelfile's TEMPLATE makes of it.
 
-Ollama's rules (``server/routes.go``, ``template/template.go``), followed here:
+Every path to a model goes through :func:`conversation`: the server (Ollama and OpenAI APIs),
+``gemmaiku modelfile render``, ``gemmaiku generate``, the evaluation and every llama.cpp prompt
+format (runtime.prompt), so the text ``modelfile render`` prints is the text the model sees.
+The policy, for a request's messages, a Modelfile's SYSTEM and its MESSAGE history:
 
-1. The conversation is the Modelfile's MESSAGEs followed by the request's messages. The
-   Modelfile's SYSTEM goes in front as a system message unless the request's first message
-   is a system message: a request's own system prompt replaces the Modelfile's.
-2. Consecutive messages of the same role are merged with a blank line between them; ``.System``
-   is all system messages joined the same way.
-3. A template that mentions ``.Messages`` is rendered once with ``.System``, ``.Messages``
-   (each with ``.Role`` and ``.Content``) and an empty ``.Response``.
-4. Any other template is rendered once per exchange with ``.System``, ``.Prompt`` and
-   ``.Response``; the last rendering stops right after ``{{ .Response }}``, which is where the
-   model goes on writing. A template that mentions neither ``.Messages`` nor ``.Response`` gets
-   ``{{ .Response }}`` added at its end.
+1. Roles are ``system``, ``user``, ``assistant`` and ``tool``; content is text. Messages with
+   images are refused: the models served here read text only.
+2. The system prompt is the request's own system messages, wherever they are, joined by a blank
+   line; only when the request has none is it the Modelfile's (its SYSTEM, then its MESSAGE
+   system entries). It goes first.
+3. The Modelfile's MESSAGE history comes before the request. Tool turns are dropped (the models
+   here call no tools), contents are stripped as in training (gemmaiku.chat.render_chat; a Go
+   template cannot trim), runs of one role are merged with a blank line, and a conversation
+   that opens with the assistant gets an empty user turn first (Gemma turns alternate).
+
+Where this departs from Ollama (which keeps whitespace, tool turns, and a system message that is
+not first in place beside the Modelfile's SYSTEM) it is to give the model the prompts it was
+trained on. The TEMPLATE is then rendered the way Ollama renders it (``template/template.go``):
+
+- ``.System`` is the system text; a template that mentions ``.Messages`` is rendered once with
+  ``.System``, ``.Messages`` (each with ``.Role`` and ``.Content``) and an empty ``.Response``;
+- any other template is rendered once per exchange with ``.System``, ``.Prompt`` and
+  ``.Response``; the last rendering stops right after ``{{ .Response }}``, which is where the
+  model goes on writing. A template that mentions neither ``.Messages`` nor ``.Response`` gets
+  ``{{ .Response }}`` added at its end.
 
 A Modelfile without TEMPLATE renders ``{{ .Prompt }}`` (Ollama takes the GGUF's chat template
 when it recognises one, which gemmaiku cannot know here).
@@ -41,28 +53,49 @@ from gemmaiku.modelfile.parser import Modelfile
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
 ROLES = ("system", "user", "assistant", "tool")
+TURN_ROLES = ("user", "assistant")
 
 
 def conversation(
-    modelfile: Modelfile | None, messages: Iterable[Mapping[str, Any]], system: str | None = None
+    messages: Iterable[Mapping[str, Any]],
+    *,
+    system: str | None = None,
+    history: Iterable[Mapping[str, Any]] = (),
 ) -> list[dict[str, str]]:
-    """The messages Ollama renders for a request: rule 1 above.
+    """The messages a model sees (the policy above): an optional system message, then
+    alternating-ready user and assistant turns.
 
-    ``system`` is a request's own system prompt given apart from the messages (``/api/generate``'s
-    ``system`` field); it replaces the Modelfile's SYSTEM too.
+    ``messages`` are the request's; ``system`` and ``history`` are a Modelfile's SYSTEM and
+    MESSAGEs. Raises :class:`GemmaikuError` for a bad role, non-text content or images.
     """
     request = [_message(m, i) for i, m in enumerate(messages)]
-    msgs = [dict(m) for m in modelfile.messages] if modelfile is not None else []
-    msgs += request
-    if system is not None and system != "":
-        msgs.insert(0, {"role": "system", "content": system})
-    elif (
-        modelfile is not None
-        and modelfile.system
-        and not (request and request[0]["role"] == "system")
-    ):
-        msgs.insert(0, {"role": "system", "content": modelfile.system})
-    return msgs
+    past = [_message(m, i) for i, m in enumerate(history)]
+    own = [m["content"] for m in request if m["role"] == "system"]
+    if own:  # even an empty one: a client may clear the Modelfile's SYSTEM
+        system_text = "\n\n".join(own)
+    else:
+        system_text = "\n\n".join([*([system.strip()] if system else []),
+                                    *(m["content"] for m in past if m["role"] == "system")])
+    turns: list[dict[str, str]] = []
+    for message in (*past, *request):
+        if message["role"] not in TURN_ROLES:
+            continue
+        if turns and turns[-1]["role"] == message["role"]:
+            turns[-1] = {**turns[-1], "content": turns[-1]["content"] + "\n\n" + message["content"]}
+        else:
+            turns.append(dict(message))
+    if turns and turns[0]["role"] == "assistant":
+        turns.insert(0, {"role": "user", "content": ""})
+    return ([{"role": "system", "content": system_text}] if system_text else []) + turns
+
+
+def modelfile_conversation(
+    modelfile: Modelfile | None, messages: Iterable[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """:func:`conversation` with a Modelfile's SYSTEM and MESSAGE history (None: neither)."""
+    if modelfile is None:
+        return conversation(messages)
+    return conversation(messages, system=modelfile.system, history=modelfile.messages)
 
 
 def _message(message: Mapping[str, Any], index: int) -> dict[str, str]:
@@ -72,11 +105,15 @@ def _message(message: Mapping[str, Any], index: int) -> dict[str, str]:
         raise GemmaikuError(
             f"message {index + 1}: role must be one of {', '.join(ROLES)}, not {role!r}"
         )
+    if message.get("images"):
+        raise GemmaikuError(
+            f"message {index + 1} has images: this model reads text only (send the text alone)"
+        )
     if content is None:
         content = ""
     if not isinstance(content, str):
         raise GemmaikuError(f"message {index + 1}: content must be a string")
-    return {"role": role, "content": content}
+    return {"role": role, "content": content.strip()}
 
 
 def collate(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
@@ -164,8 +201,9 @@ def render_prompt(
     """The exact prompt text Ollama would give the model for a chat request.
 
     ``modelfile_or_template`` is a :class:`Modelfile` (its TEMPLATE, SYSTEM and MESSAGEs apply)
-    or bare template text. ``messages`` are the request's ``{"role", "content"}`` dicts; a
-    system message first in them replaces the Modelfile's SYSTEM, and so does ``system``.
+    or bare template text. ``messages`` are the request's ``{"role", "content"}`` dicts; their
+    system messages replace the Modelfile's SYSTEM, and so does ``system`` (a generate
+    request's own system prompt).
     Ollama adds BOS itself when it tokenizes, so the text has none unless the template has.
     Raises :class:`GemmaikuError` for bad messages and for template errors.
     """
@@ -184,7 +222,8 @@ def render_prompt(
         )
     else:
         modelfile, source, where = None, modelfile_or_template, "template"
-    msgs = conversation(modelfile, messages, system)
+    own = [{"role": "system", "content": system}] if system is not None else []
+    msgs = modelfile_conversation(modelfile, [*own, *messages])
     try:
         return render_messages(source, msgs)
     except TemplateError as exc:

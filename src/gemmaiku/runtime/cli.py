@@ -30,7 +30,8 @@ def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 def engine_for(model: str, overrides: dict[str, object]):
-    """An Engine for a GGUF path or a Modelfile (its FROM, TEMPLATE, SYSTEM and PARAMETERs)."""
+    """An Engine for a GGUF path or a Modelfile (its FROM, TEMPLATE and PARAMETERs), and the
+    Modelfile (for its SYSTEM and MESSAGEs), or None for a bare GGUF."""
     from gemmaiku.runtime import Engine, options_from
 
     path = Path(model)
@@ -41,13 +42,13 @@ def engine_for(model: str, overrides: dict[str, object]):
     from gemmaiku.modelfile import load_modelfile
 
     modelfile = load_modelfile(path)
-    return Engine.from_modelfile(modelfile, overrides), modelfile.system
+    return Engine.from_modelfile(modelfile, overrides), modelfile
 
 
 @click.command()
 @click.argument("model")
 @click.argument("prompt")
-@click.option("--system", "-s", help="System prompt (replaces a Modelfile's SYSTEM).")
+@click.option("--system", "-s", help="System prompt (replaces a Modelfile's SYSTEM; '' for none).")
 @click.option("--option", "-o", "option_pairs", multiple=True, metavar="NAME=VALUE",
               help="Generation option in Ollama's names, repeatable: -o temperature=0.6 -o seed=1")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with text and stats.")
@@ -59,11 +60,11 @@ def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[st
       gemmaiku generate artifacts/gemmaiku-f16.gguf "Explain recursion" -o temperature=0.6
       gemmaiku generate artifacts/Modelfile "Is the sky blue?" --json
     """
-    engine, default_system = engine_for(model, parse_option_pairs(option_pairs))
-    messages = []
-    if system or default_system:
-        messages.append({"role": "system", "content": system or default_system})
-    messages.append({"role": "user", "content": prompt})
+    from gemmaiku.modelfile.prompt import modelfile_conversation
+
+    engine, modelfile = engine_for(model, parse_option_pairs(option_pairs))
+    own = [{"role": "system", "content": system}] if system is not None else []
+    messages = modelfile_conversation(modelfile, [*own, {"role": "user", "content": prompt}])
     pieces, last = [], None
     for chunk in engine.stream(messages):
         pieces.append(chunk.text)

@@ -1,6 +1,9 @@
 """Turn a conversation into the exact prompt text a GGUF model sees.
 
-Three sources, first match wins (a table of resolvers, not an if-chain at call sites):
+Every format first applies the one conversation policy (:func:`gemmaiku.modelfile.prompt.conversation`:
+system prompt first, contents stripped, tool turns dropped, same-role runs merged, images
+refused), so a model sees the same conversation whichever path it came by. Three sources for
+the text, first match wins (a table of resolvers, not an if-chain at call sites):
 
 1. a template given explicitly (a Modelfile TEMPLATE, Go syntax, rendered by gemmaiku.modelfile);
 2. the GGUF's own ``tokenizer.chat_template`` (Jinja, as Hugging Face and llama.cpp render it);
@@ -28,9 +31,15 @@ class PromptFormat:
     stop: tuple[str, ...] = field(default_factory=tuple)
 
 
+def policy(messages: Messages) -> list[dict[str, str]]:
+    from gemmaiku.modelfile.prompt import conversation
+
+    return conversation(messages)
+
+
 def gemma_format() -> PromptFormat:
     return PromptFormat(
-        "gemma", lambda messages: render_chat(messages, add_generation_prompt=True), (END_OF_TURN,)
+        "gemma", lambda messages: render_chat(policy(messages), add_generation_prompt=True), (END_OF_TURN,)
     )
 
 
@@ -40,8 +49,9 @@ def jinja_format(template: str, *, bos: str, eos: str) -> PromptFormat:
     formatter = Jinja2ChatFormatter(template=template, bos_token=bos, eos_token=eos)
 
     def render(messages: Messages) -> str:
+        turns = policy(messages)
         try:
-            return formatter(messages=[dict(m) for m in messages]).prompt
+            return formatter(messages=turns).prompt
         except Exception as exc:  # jinja raises many types; the message is what matters
             raise GemmaikuError(f"the model's chat template failed: {exc}") from None
 
@@ -49,10 +59,10 @@ def jinja_format(template: str, *, bos: str, eos: str) -> PromptFormat:
 
 
 def modelfile_format(template: str) -> PromptFormat:
-    from gemmaiku.modelfile import render_prompt
+    from gemmaiku.modelfile.prompt import render_prompt
 
     def render(messages: Messages) -> str:
-        return render_prompt(template, messages)
+        return render_prompt(template, messages)  # applies the policy itself
 
     return PromptFormat("modelfile", render, ())
 

@@ -7,10 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.runtime import Engine, GenerationOptions, options_from
+
+if TYPE_CHECKING:
+    from gemmaiku.modelfile.parser import Modelfile
 
 
 class ModelNotFound(GemmaikuError):
@@ -116,16 +119,17 @@ class ServedModel:
             self._digest = file_sha256(self.path)
         return self._digest
 
+    def modelfile(self) -> Modelfile:
+        """This model as a Modelfile: FROM its GGUF, its TEMPLATE, SYSTEM, PARAMETERs, MESSAGEs
+        and LICENSE."""
+        from gemmaiku.modelfile.parser import Modelfile
+
+        return Modelfile(from_=str(self.path), parameters=dict(self.parameters), template=self.template,
+                         system=self.system, license=list(self.license), messages=[dict(m) for m in self.messages])
+
     def modelfile_text(self) -> str:
-        lines = [f"FROM {self.path}"]
-        if self.template:
-            lines.append(f'TEMPLATE """{self.template}"""')
-        if self.system:
-            lines.append(f'SYSTEM """{self.system}"""')
-        lines.extend(parameter_lines(self.parameters))
-        lines.extend(f"MESSAGE {m['role']} {m['content']}" for m in self.messages)
-        lines.extend(f'LICENSE """{text}"""' for text in self.license)
-        return "\n".join(lines) + "\n"
+        """/api/show's `modelfile`: quoted so that it parses back (``Modelfile.to_text``)."""
+        return self.modelfile().to_text()
 
 
 def parameter_lines(parameters: Mapping[str, Any]) -> list[str]:

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+IMAGE_PARTS = ("image_url", "input_image", "image")
+
+
 class Message(Lenient):
     role: str = Field(pattern="^(system|user|assistant|tool)$")
     content: str = ""
+    images: list[Any] = Field(default_factory=list)  # kept so the conversation policy can refuse them
+
+    @model_validator(mode="before")
+    @classmethod
+    def image_parts(cls, data: Any) -> Any:
+        """OpenAI clients send images as content parts; keep them as Ollama's `images`."""
+        if isinstance(data, dict) and isinstance(data.get("content"), list):
+            parts = [p for p in data["content"] if isinstance(p, dict) and p.get("type") in IMAGE_PARTS]
+            if parts:
+                data = {**data, "images": [*(data.get("images") or []), *parts]}
+        return data
 
     @field_validator("content", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.modelfile.prompt import conversation
 from gemmaiku.runtime import Chunk, GenerationOptions
 from gemmaiku.serve.registry import Registry, RouteDecision, ServedModel
 
@@ -109,26 +110,6 @@ class Turn:
         }
 
 
-def conversation(served: ServedModel, messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
-    """The messages a model sees: a client system message replaces the Modelfile SYSTEM (as in
-    Ollama), MESSAGE history comes first, tool turns are dropped and same-role runs are merged."""
-    client_system = [m["content"] for m in messages if m["role"] == "system"]
-    system = "\n\n".join(c.strip() for c in client_system) if client_system else served.system
-    # Contents are stripped, as in training (gemmaiku.chat.render_chat): Ollama's Go templates
-    # cannot trim, and a stray newline before <end_of_turn> is a prompt the model never saw.
-    turns = [{"role": m["role"], "content": m["content"].strip()}
-             for m in (*served.messages, *messages) if m["role"] in ("user", "assistant")]
-    merged: list[dict[str, str]] = []
-    for message in turns:
-        if merged and merged[-1]["role"] == message["role"]:
-            merged[-1] = {"role": message["role"], "content": merged[-1]["content"] + "\n\n" + message["content"]}
-        else:
-            merged.append({"role": message["role"], "content": message["content"]})
-    if merged and merged[0]["role"] == "assistant":
-        merged.insert(0, {"role": "user", "content": ""})
-    return ([{"role": "system", "content": system}] if system else []) + merged
-
-
 def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, str]],
                  options: Mapping[str, Any] | None, response_format: Any = None) -> Turn:
     started = time.perf_counter()
@@ -144,7 +125,8 @@ def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, 
             grammar = decision.grammar
             merged = {**merged, **decision.options}
     return Turn(
-        requested=name, served=model, messages=conversation(model, messages),
+        requested=name, served=model,
+        messages=conversation(messages, system=model.system, history=model.messages),
         options=model.engine.options.merged(merged), decision=decision, started=started, grammar=grammar,
     )
 
