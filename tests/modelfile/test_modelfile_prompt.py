@@ -62,7 +62,7 @@ def test_gemma3_template_from_a_modelfile_gets_the_modelfile_system():
         "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n"
     )
     # A request's own system message replaces the Modelfile's SYSTEM.
-    assert render_prompt(mf, 
+    assert render_prompt(mf,
         [{"role": "system", "content": "Be long."}, {"role": "user", "content": "Hi"}]
     ) == ("<start_of_turn>user\nBe long.\n\nHi<end_of_turn>\n<start_of_turn>model\n")
     # So does a generate request's system field.
@@ -215,3 +215,18 @@ def test_ollama_chatml_cases(template):
         "<|im_start|>assistant\nHello human!<|im_end|>\n<|im_start|>user\nWhat is your name?<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
+
+
+def test_the_conversation_policy():
+    u, a = "user", "assistant"
+    assert conversation([{"role": u, "content": " hi "}, {"role": "system", "content": " late "}],
+                        system="MF") == [{"role": "system", "content": "late"}, {"role": u, "content": "hi"}]
+    assert conversation([{"role": u, "content": "hi"}], system="MF", history=[{"role": "system", "content": "H"}]) == [
+        {"role": "system", "content": "MF\n\nH"}, {"role": u, "content": "hi"}]
+    assert conversation([{"role": "system", "content": ""}, {"role": u, "content": "x"}], system="MF") == [
+        {"role": u, "content": "x"}]  # an empty system message clears the Modelfile's
+    assert conversation([{"role": a, "content": "a0"}, {"role": "tool", "content": "t"}, {"role": a, "content": "a1"},
+                         {"role": u, "content": "u"}, {"role": u, "content": "v"}]) == [
+        {"role": u, "content": ""}, {"role": a, "content": "a0\n\na1"}, {"role": u, "content": "u\n\nv"}]
+    with pytest.raises(GemmaikuError, match="message 1 has images: this model reads text only"):
+        conversation([{"role": u, "content": "what is it?", "images": ["aGk="]}])
