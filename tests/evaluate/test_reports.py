@@ -129,6 +129,10 @@ def test_sweep_report_per_temperature_and_turn(scripted, prompts_file, tmp_path)
     assert s["single"]["versus_reference"]["0.4"] == {"pairs": 4, "only_reference": 0, "only_this": 0,
                                                       "difference": 0.0, "mcnemar_p": 1.0}
     assert "+0.0 pts (0/0, p=1)" in md and "vs T=0.0" in md
+    assert s["single"]["clean_by_temperature"]["0.2"] == s["single"]["by_temperature"]["0.2"]
+    assert s["single"]["clean_versus_reference"]["0.4"]["pairs"] == 4
+    assert s["single"]["clean_overall"]["n"] == 12 and cont["clean_by_turn"]["1"]["n"] == 6
+    assert "single: clean [95% CI]" in md and "| all, clean |" in md
     for name in ("temperature.png", "turns.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -164,6 +168,11 @@ def test_ablate_runs_each_distinct_arm_once(scripted, prompts_file, tmp_path, mo
     versus = dict(arms["Q4_K_M"]["versus"])
     assert versus.pop("form") == {"pairs": 4, "only_reference": 1, "only_this": 0, "difference": -0.25,
                                   "mcnemar_p": 1.0}
+    # every strict scripted reply is also clean: the clean comparison matches the strict one
+    assert versus.pop("clean") == {"pairs": 4, "only_reference": 1, "only_this": 0, "difference": -0.25,
+                                   "mcnemar_p": 1.0}
+    assert arms["Q4_K_M"]["clean"] == arms["Q4_K_M"]["overall"]
+    assert "clean vs first arm" in md
     assert versus == {"arm": "Q8_0", "pairs": 4, "only_reference": 1, "only_this": 0,
                       "difference": -0.25, "mcnemar_p": 1.0}
     assert "-25.0 pts (0 better / 1 worse of 4, McNemar p=1)" in md
@@ -298,3 +307,53 @@ def test_progress_bar_and_json_output(scripted, prompts_file, tmp_path):
     start = result.stdout.index("{")
     payload = json.loads(result.stdout[start:result.stdout.rindex("}") + 1])
     assert payload["summary"]["overall"]["n"] == 4 and payload["kind"] == "adversarial"
+
+
+DANGLING_REPLY = "Twenty-three, then: the\ntwenty-eight in each row; the\ndozen on each side"  # strict, not clean
+
+
+def test_adversarial_reports_clean_beside_strict(scripted, prompts_file, tmp_path):
+    """Strict replies that dangle on "the" count as strict but not clean, in JSON, Markdown and the CLI line."""
+    scripted.script = {**scripted.script, "yes_no": DANGLING_REPLY}
+    out = tmp_path / "clean"
+    result = run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts_file), "-n", "2",
+                 "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "strict 5-7-5: 12/24 = 50.0%" in result.output and "clean: 6/24 = 25.0% (95% CI 12.0-44.9)" in result.output
+    payload, md = read(out)
+    summary = payload["summary"]
+    assert summary["overall"]["passed"] == 12
+    assert summary["clean"]["overall"] == {"passed": 6, "n": 24, "rate": 0.25, "ci95": [0.12, 0.449]}
+    assert summary["clean"]["categories"]["yes_no"]["passed"] == 0
+    assert summary["categories"]["yes_no"]["passed"] == 6
+    assert summary["clean"]["flags_on_strict"] == {"dangling_end": 6}
+    assert summary["clean"]["flags"] == {"dangling_end": 6, "meta_talk": 6}  # "Here is a haiku:" in code replies
+    assert [u["prompt_id"] for u in summary["unclean"]][:3] == ["yes_no-0", "yes_no-1", "yes_no-2"]
+    assert "**Clean overall: 25.0% [12.0, 44.9] (6/24)**" in md
+    assert "## Strict but not clean" in md and 'line 1 dangling_end "the"' in md
+    assert "| dangling_end | 6 | 25.0% | 6 | 50.0% |" in md and "| meta_talk | 6 | 25.0% | 0 | 0.0% |" in md
+    sample = next(json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()
+                  if json.loads(line)["category"] == "yes_no")
+    assert sample["ok"] is True and sample["clean"] is False
+    assert [(f["kind"], f["line"], f["text"]) for f in sample["flags"]] == [("dangling_end", 0, "the"),
+                                                                            ("dangling_end", 1, "the")]
+
+
+def test_echo_of_the_prompt_is_judged_against_what_was_sent(scripted, tmp_path):
+    """The prompt and the system text reach the judge: a reply copying the prompt is strict, not clean."""
+    prompts = tmp_path / "echo.jsonl"
+    prompts.write_text(json.dumps({"id": "e", "category": "echo",
+                                   "prompt": "the library closes at eight on sundays, tell me why"}) + "\n")
+    scripted.script = {}
+    original = scripted.generate
+
+    def echoing(messages, options):
+        reply = original(messages, options)
+        return dataclasses.replace(reply, text="The library shuts\nat eight on sundays, tell me\nsteam writes on the pane")
+
+    scripted.generate = echoing
+    out = tmp_path / "e"
+    run("eval", "adversarial", "-t", "fake:x", "--prompts", str(prompts), "-n", "1", "--out", str(out), "--quiet")
+    sample = json.loads((out / "samples.jsonl").read_text())
+    assert sample["ok"] is True and sample["clean"] is False
+    assert {f["kind"] for f in sample["flags"]} == {"echo"}

@@ -49,8 +49,9 @@ def test_wilson_edges():
 def _sample(pid, category, text, i=0):
     from gemmaiku.evaluate.scoring import judge
 
-    ok, distance, codes, reasons = judge(text)
-    return Sample(pid, category, "p", i, i, text, ok, distance, codes, reasons, generated_tokens=10)
+    j = judge(text)
+    return Sample(pid, category, "p", i, i, text, j.ok, j.distance, j.codes, j.reasons, generated_tokens=10,
+                  clean=j.clean, flags=j.flags)
 
 
 def test_summary_counts_rates_reasons_and_worst():
@@ -91,3 +92,24 @@ def test_paired_comparison_matches_replies_by_prompt_and_seed():
              _sample("c", "x", HAIKU, 0)]  # no partner: left out
     result = paired(ref, other)
     assert result == {"pairs": 3, "only_reference": 1, "only_this": 2, "difference": 0.3333, "mcnemar_p": 1.0}
+
+
+def test_judge_clean_needs_strict_and_no_flag():
+    from gemmaiku.evaluate.scoring import clean_rate_of, flag_counts, judge, paired
+
+    dangling = "Twenty-three, then: the\ntwenty-eight in each row; the\ndozen on each side"
+    j = judge(dangling)
+    assert j.ok and not j.clean and [f["kind"] for f in j.flags] == ["dangling_end", "dangling_end"]
+    assert judge(HAIKU).clean
+    # not strict: never clean, even without a flag
+    assert not judge(SHORT).clean and judge(SHORT).flags == []
+    # the system text is what the reply is checked against for echoes
+    copied = "three lines of five, seven\nand five syllables of snow\nsteam writes on the pane"
+    assert {f["kind"] for f in judge(copied, system="three lines of five, seven and five syllables").flags} >= {"echo"}
+    a = [_sample("h", "haiku", HAIKU, i) for i in range(3)]
+    b = [_sample("h", "haiku", dangling, i) for i in range(3)]
+    assert clean_rate_of(a).passed == 3 and clean_rate_of(b).passed == 0
+    assert flag_counts(b) == {"dangling_end": 3}
+    from gemmaiku.evaluate.scoring import clean_ok
+
+    assert paired(a, b, clean_ok)["only_reference"] == 3 and paired(a, b)["only_reference"] == 0

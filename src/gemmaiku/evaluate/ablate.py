@@ -7,7 +7,9 @@ Every arm runs the same prompts with the same seeds and options; only one thing 
 * quantization: F16 vs Q8_0 vs Q5_K_M vs Q4_K_M of the same fused model (with the system prompt);
 * guard: fine-tuned unguarded vs guarded generation (up to N samples until one is 5-7-5).
 
-Arms whose model was not given are skipped (and listed); identical arms run once. Models run one
+Each arm reports the strict 5-7-5 rate and the clean rate (strict and no quality flag), each
+compared with its group's first arm reply by reply. Arms whose model was not given are skipped
+(and listed); identical arms run once. Models run one
 after another, each unloaded before the next, so no two share the cores.
 """
 
@@ -25,6 +27,8 @@ from gemmaiku.evaluate.run import Outcome, progress_bar, run_single
 from gemmaiku.evaluate.scoring import (
     Rate,
     Sample,
+    clean_ok,
+    clean_rate_of,
     form_ok,
     form_rate_of,
     group_rates,
@@ -108,10 +112,11 @@ def arm_dict(r: ArmResult, reference: ArmResult | None = None) -> dict[str, Any]
     versus = None
     if reference is not None and reference is not r:
         versus = {"arm": reference.arm.label, **paired(reference.outcome.samples, samples),
-                  "form": paired(reference.outcome.samples, samples, form_ok)}
+                  "form": paired(reference.outcome.samples, samples, form_ok),
+                  "clean": paired(reference.outcome.samples, samples, clean_ok)}
     return {"versus": versus, "errors": r.outcome.errors, "group": r.arm.group, "label": r.arm.label, "spec": r.spec, "system": r.arm.system,
             "guarded": r.arm.guarded, "target": r.target, "overall": rate_of(samples).to_dict(),
-            "form": form_rate_of(samples).to_dict(),
+            "form": form_rate_of(samples).to_dict(), "clean": clean_rate_of(samples).to_dict(),
             "categories": {c: x.to_dict() for c, x in group_rates(samples, lambda s: s.category).items()},
             "mean_attempts": _mean_attempts(samples)}
 
@@ -127,13 +132,14 @@ def ablate_markdown(arms: Sequence[Mapping[str, Any]], skipped: Sequence[str]) -
         rows = [a for a in arms if a["group"] == group]
         cats = list(dict.fromkeys(c for a in rows for c in a["categories"]))
         table = [[a["label"], f"`{a['spec']}`", Rate(a["overall"]["passed"], a["overall"]["n"]).show(),
-                  _versus(a["versus"]), f"{100 * a['form']['rate']:.0f}%",
+                  _versus(a["versus"]), Rate(a["clean"]["passed"], a["clean"]["n"]).show(),
+                  _versus(a["versus"]["clean"]) if a["versus"] else "-", f"{100 * a['form']['rate']:.0f}%",
                   _versus(a["versus"]["form"]) if a["versus"] else "-",
                   *[f"{100 * a['categories'][c]['rate']:.0f}%" if c in a["categories"] else "-" for c in cats]]
                  for a in rows]
         lines += [f"## {group}", "",
-                  md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", "form held",
-                            "form vs first arm", *cats],
+                  md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", "clean [95% CI]",
+                            "clean vs first arm", "form held", "form vs first arm", *cats],
                            table), ""]
         attempts = [(a["label"], a["mean_attempts"]) for a in rows if a["mean_attempts"] is not None]
         lines += [f"Mean attempts ({label}): {m}" for label, m in attempts] + ([""] if attempts else [])
@@ -154,16 +160,22 @@ def ablate_plot(arms: Sequence[Mapping[str, Any]]):
     def draw(path: Path) -> None:
         plt = pyplot()
         labels = [f"{a['group']}: {a['label']}" for a in arms]
-        rates = [a["overall"]["rate"] * 100 for a in arms]
-        err = [[r - a["overall"]["ci95"][0] * 100 for r, a in zip(rates, arms, strict=True)],
-               [a["overall"]["ci95"][1] * 100 - r for r, a in zip(rates, arms, strict=True)]]
         groups = list(dict.fromkeys(a["group"] for a in arms))
         colors = plt.get_cmap("tab10")
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(arms) + 1.5))
-        ax.barh(labels, rates, xerr=err, capsize=4, color=[colors(groups.index(a["group"])) for a in arms])
+        fig, ax = plt.subplots(figsize=(8, 0.7 * len(arms) + 1.5))
+        ys = range(len(arms))
+        for offset, key, hatch in ((-0.2, "overall", ""), (0.2, "clean", "//")):
+            rates = [a[key]["rate"] * 100 for a in arms]
+            err = [[r - a[key]["ci95"][0] * 100 for r, a in zip(rates, arms, strict=True)],
+                   [a[key]["ci95"][1] * 100 - r for r, a in zip(rates, arms, strict=True)]]
+            ax.barh([y + offset for y in ys], rates, 0.4, xerr=err, capsize=3, hatch=hatch,
+                    color=[colors(groups.index(a["group"])) for a in arms],
+                    label="clean" if key == "clean" else "strict 5-7-5")
+        ax.set_yticks(list(ys), labels)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
-        ax.set_xlabel("strict 5-7-5 replies (%), Wilson 95% CI")
+        ax.legend()
+        ax.set_xlabel("replies (%), Wilson 95% CI")
         ax.set_title("Ablations")
         fig.tight_layout()
         fig.savefig(path, dpi=110)
@@ -185,7 +197,9 @@ def write_ablation(out: Path, results: Sequence[ArmResult], skipped: Sequence[st
                     "Same prompts, seeds and options in every arm; only the named factor changes. Each arm is "
                     "compared with its group's first arm reply by reply (same prompt, same seed): the "
                     "difference in strict 5-7-5 rate, the replies that passed only in this arm or only in the "
-                    "first, and the exact McNemar test on them (p < 0.05: unlikely to be chance).", "",
+                    "first, and the exact McNemar test on them (p < 0.05: unlikely to be chance). The clean "
+                    "columns do the same for clean replies (strict 5-7-5 and no quality flag: no line dangling "
+                    "on a word such as \"the\", no fragment, non-word, meta-talk, echo or repeated line).", "",
                     ablate_markdown(arms, skipped), "## Settings", "", "```json",
                     json.dumps(settings, indent=2, ensure_ascii=False), "```"])
     samples = [{**s.to_dict(), "arm": r.arm.label, "group": r.arm.group} for r in results for s in r.outcome.samples]

@@ -2,8 +2,10 @@
 
 Each prompt of the suite (and/or the corpus test split, or a user's file) is sent N times with
 fixed seeds; each reply is judged by the strict validator (``check_haiku``: three lines of 5, 7
-and 5 syllables and nothing else). The report gives the strict 5-7-5 rate overall and per
-category with Wilson 95% intervals, the failure reasons counted, and the worst replies.
+and 5 syllables and nothing else) and the quality metric (clean: strict and no flag such as a line
+dangling on "the"). The report gives the strict and clean rates overall and per category with
+Wilson 95% intervals, the failure reasons and quality flags counted, the worst replies and the
+strict replies that are not clean.
 """
 
 from __future__ import annotations
@@ -42,6 +44,37 @@ def rate_cell(d: Mapping[str, Any]) -> str:
     return Rate(d["passed"], d["n"]).show()
 
 
+def flags_line(flags: Sequence[Mapping[str, Any]], limit: int = 4) -> str:
+    """'line 1 dangling_end "the"; line 3 fragment "al"' for reports."""
+    def where(flag: Mapping[str, Any]) -> str:
+        return "reply" if flag["line"] is None else f"line {flag['line'] + 1}"
+
+    return "; ".join(f'{where(f)} {f["kind"]} "{f["text"]}"' for f in flags[:limit])
+
+
+def unclean_markdown(unclean: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for i, s in enumerate(unclean, start=1):
+        parts += [f"{i}. **{s['category']}** `{s['prompt_id']}` (seed {s['seed']}):", "", "   ```text",
+                  *(f"   {line}" for line in s["reply"].strip().splitlines()[:6]), "   ```",
+                  f"   Flags: {flags_line(s.get('flags', []))}", ""]
+    return "\n".join(parts)
+
+
+def flags_markdown(summary: Mapping[str, Any]) -> str:
+    """The quality flags counted over all replies and over the strict ones."""
+    clean = summary["clean"]
+    n = summary["overall"]["n"]
+    strict = summary["overall"]["passed"]
+    kinds = list(dict.fromkeys([*clean["flags"], *clean["flags_on_strict"]]))
+    if not kinds:
+        return "No quality flags."
+    rows = [[kind, clean["flags"].get(kind, 0), f"{100 * clean['flags'].get(kind, 0) / n:.1f}%" if n else "-",
+             clean["flags_on_strict"].get(kind, 0),
+             f"{100 * clean['flags_on_strict'].get(kind, 0) / strict:.1f}%" if strict else "-"] for kind in kinds]
+    return md_table(["flag", "replies", "share of all", "strict replies", "share of strict"], rows)
+
+
 def worst_markdown(worst: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for i, s in enumerate(worst, start=1):
@@ -61,22 +94,31 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         top = ", ".join(f"{code} {n}" for code, n in list(fails.items())[:3]) or "-"
         lenient = summary["lenient"]["categories"][category]
         form = summary["form"]["categories"][category]
-        rows.append([category, SUITE_CATEGORIES.get(category, ""), rate_cell(rate), f"{100 * lenient['rate']:.0f}%",
-                     f"{100 * form['rate']:.0f}%", top])
+        clean = summary["clean"]["categories"][category]
+        rows.append([category, SUITE_CATEGORIES.get(category, ""), rate_cell(rate), rate_cell(clean),
+                     f"{100 * lenient['rate']:.0f}%", f"{100 * form['rate']:.0f}%", top])
     failures = summary["failures"]
     n = summary["overall"]["n"]
     lines = [f"**Strict 5-7-5 overall: {rate_cell(summary['overall'])}** (Wilson 95% interval)", "",
+             f"**Clean overall: {rate_cell(summary['clean']['overall'])}** (strict 5-7-5 and no quality flag: "
+             f"no line dangling on a word such as \"the\" or \"and\", no fragment or non-word, no meta-talk, "
+             f"echo or repeated line)", "",
              f"Lenient (a 5-7-5 haiku is there once chatter such as a preamble or title is stripped): "
              f"{rate_cell(summary['lenient']['overall'])}", "",
              f"Form held (three short lines, no prose or chatter; only syllable counts may be off): "
              f"{rate_cell(summary['form']['overall'])}", "",
-             md_table(["category", "what it tries", "strict 5-7-5 [95% CI] (passed/n)", "lenient", "form held",
-                       "top failures"], rows), "",
+             md_table(["category", "what it tries", "strict 5-7-5 [95% CI] (passed/n)", "clean [95% CI] (passed/n)",
+                       "lenient", "form held", "top failures"], rows), "",
              "## Failure reasons", "",
              "A failing reply can have several reasons; shares are of all replies.", "",
              md_table(["reason", "replies", "share"],
                       [[code, count, f"{100 * count / n:.1f}%"] for code, count in failures.items()]) if failures
-             else "No failures.", ""]
+             else "No failures.", "",
+             "## Quality flags", "",
+             "A reply can have several kinds of flag; each kind is counted once per reply.", "",
+             flags_markdown(summary), ""]
+    if summary.get("unclean"):
+        lines += ["## Strict but not clean", "", unclean_markdown(summary["unclean"])]
     if summary["worst"]:
         lines += ["## Worst replies", "", worst_markdown(summary["worst"])]
     return "\n".join(lines)
@@ -86,13 +128,19 @@ def category_plot(summary: Mapping[str, Any], title: str):
     def draw(path: Path) -> None:
         plt = pyplot()
         cats = list(summary["categories"])
-        rates = [summary["categories"][c]["rate"] * 100 for c in cats]
-        lows = [r - summary["categories"][c]["ci95"][0] * 100 for r, c in zip(rates, cats, strict=True)]
-        highs = [summary["categories"][c]["ci95"][1] * 100 - r for r, c in zip(rates, cats, strict=True)]
         fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(cats) + 2), 4))
-        ax.bar(cats, rates, yerr=[lows, highs], capsize=4, color="#4C72B0")
+        xs = range(len(cats))
+        width = 0.4
+        for offset, table, name, color in ((-width / 2, summary["categories"], "strict 5-7-5", "#4C72B0"),
+                                           (width / 2, summary["clean"]["categories"], "clean", "#55A868")):
+            rates = [table[c]["rate"] * 100 for c in cats]
+            lows = [r - table[c]["ci95"][0] * 100 for r, c in zip(rates, cats, strict=True)]
+            highs = [table[c]["ci95"][1] * 100 - r for r, c in zip(rates, cats, strict=True)]
+            ax.bar([x + offset for x in xs], rates, width, yerr=[lows, highs], capsize=3, color=color, label=name)
+        ax.set_xticks(list(xs), cats)
         ax.set_ylim(0, 100)
-        ax.set_ylabel("strict 5-7-5 replies (%)")
+        ax.set_ylabel("replies (%)")
+        ax.legend()
         ax.set_title(title)
         ax.tick_params(axis="x", rotation=35)
         fig.tight_layout()
@@ -112,7 +160,7 @@ def write_adversarial(out: Path, target_info: Sequence[Mapping[str, Any]], outco
     notes = ["## Requests left out", "", *[f"- {e}" for e in outcome.errors], ""] if outcome.errors else []
     md = "\n".join([md_header("Adversarial evaluation", payload), summary_markdown(summary), *notes,
                     "## Settings", "", "```json", _json(settings), "```"])
-    figures = {"categories.png": category_plot(summary, "Strict 5-7-5 by category (95% CI)")} if samples else {}
+    figures = {"categories.png": category_plot(summary, "Strict 5-7-5 and clean by category (95% CI)")} if samples else {}
     write_report(out, payload, md, samples=[s.to_dict() for s in samples], figures=figures)
     return payload
 

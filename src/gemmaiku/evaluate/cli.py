@@ -113,7 +113,7 @@ def adversarial(target_spec: str, prompts_file: Path | None, include_test_split:
                 samples: int | None, seed: int, temperature: float, num_predict: int, extra_options: tuple[str, ...],
                 threads: int | None, num_ctx: int, api_key: str | None, out: Path | None, as_json: bool,
                 quiet: bool) -> None:
-    """Strict 5-7-5 rate per category on adversarial prompts, with Wilson 95% intervals.
+    """Strict 5-7-5 and clean rates per category on adversarial prompts, with Wilson 95% intervals.
 
     \b
     Examples:
@@ -140,10 +140,8 @@ def adversarial(target_spec: str, prompts_file: Path | None, include_test_split:
     settings = settings_dict(samples=samples, seed=seed, options=options, system=system_text, guard=guard,
                              prompts=prompts)
     payload = write_adversarial(out, [info], outcome, settings, worst_k=worst_k)
-    overall = payload["summary"]["overall"]
-    _finish(out, payload, as_json,
-            f"strict 5-7-5: {overall['passed']}/{overall['n']} = {100 * overall['rate']:.1f}% "
-            f"(95% CI {100 * overall['ci95'][0]:.1f}-{100 * overall['ci95'][1]:.1f})")
+    summary = payload["summary"]
+    _finish(out, payload, as_json, f"strict 5-7-5: {_rate(summary['overall'])}; clean: {_rate(summary['clean']['overall'])}")
 
 
 @eval_group.command()
@@ -191,7 +189,8 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
                 "turns": turns, "conversations": conversations, "prompts": len(prompts),
                 "options": {k: v for k, v in options.items() if k != "temperature"}, "system": system_text}
     payload = write_sweep(out, [info], outcome, settings)
-    best = ", ".join(f"{m}: {100 * payload['summary'][m]['overall']['rate']:.1f}% overall"
+    best = ", ".join(f"{m}: {100 * payload['summary'][m]['overall']['rate']:.1f}% strict, "
+                     f"{100 * payload['summary'][m]['clean_overall']['rate']:.1f}% clean overall"
                      for m in modes if m in payload["summary"])
     _finish(out, payload, as_json, f"sweep over {len(temps)} temperatures ({best})")
 
@@ -247,8 +246,15 @@ def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None,
     settings = {"samples_per_prompt": samples, "seed": seed, "options": options, "guard": guard,
                 "prompts": len(prompts), "per_category": per_category, "models": models}
     payload = write_ablation(out, results, skipped, partial, settings)
-    line = "; ".join(f"{a['label']}: {100 * a['overall']['rate']:.1f}%" for a in payload["arms"])
+    line = "; ".join(f"{a['label']}: {100 * a['overall']['rate']:.1f}% strict, {100 * a['clean']['rate']:.1f}% clean"
+                     for a in payload["arms"])
     _finish(out, payload, as_json, line or "no arms ran")
+
+
+def _rate(rate: dict[str, Any]) -> str:
+    """'6/24 = 25.0% (95% CI 12.0-44.9)'."""
+    low, high = rate["ci95"]
+    return f"{rate['passed']}/{rate['n']} = {100 * rate['rate']:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f})"
 
 
 def _as_spec(value: str | None) -> str | None:

@@ -58,12 +58,17 @@ def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Calla
         yield lambda n=1: bar.advance(task, n)
 
 
-def make_sample(prompt: Prompt, index: int, seed: int | None, reply: Reply, **extra: Any) -> Sample:
-    ok, distance, codes, reasons = judge(reply.text)
-    return Sample(prompt.id, prompt.category, prompt.text, index, seed, reply.text, ok, distance, codes, reasons,
-                  reply.generated_tokens, reply.prompt_tokens, reply.finish_reason,
+def make_sample(prompt: Prompt, index: int, seed: int | None, reply: Reply, *,
+                messages: Sequence[Mapping[str, str]] = (), **extra: Any) -> Sample:
+    """The reply judged against what was sent: ``messages`` (the system text and the user turns)
+    let the quality metric tell an echo or a name from the prompt."""
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    said = "\n".join(m["content"] for m in messages if m["role"] == "user") or prompt.text
+    j = judge(reply.text, prompt=said, system=system)
+    return Sample(prompt.id, prompt.category, prompt.text, index, seed, reply.text, j.ok, j.distance, j.codes,
+                  j.reasons, reply.generated_tokens, reply.prompt_tokens, reply.finish_reason,
                   round(reply.ttft_s, 4), round(reply.total_s, 4), {**reply.extra, **extra},
-                  lenient_ok=ok or judge_lenient(reply.text))
+                  lenient_ok=j.ok or judge_lenient(reply.text), clean=j.clean, flags=j.flags)
 
 
 def sample_options(options: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def run_single(target: Target, prompts: Sequence[Prompt], *, samples: int, seed:
                                             f"the first: {errors[0]}") from None
                     advance(1)
                     continue
-                out.append(make_sample(prompt, i, seed + i, reply, **(extra or {})))
+                out.append(make_sample(prompt, i, seed + i, reply, messages=messages, **(extra or {})))
                 advance(1)
     except KeyboardInterrupt:
         return Outcome(out, partial=True, errors=errors)
@@ -127,7 +132,8 @@ def run_continuous(target: Target, chains: Sequence[Sequence[Prompt]], *, seed: 
                     errors.append(f"conversation {c} stopped at turn {t + 1}: {exc}")
                     advance(len(chain) - t)
                     break
-                out.append(make_sample(prompt, c, turn_seed, reply, turn=t + 1, conversation=c, **(extra or {})))
+                out.append(make_sample(prompt, c, turn_seed, reply, messages=messages, turn=t + 1, conversation=c,
+                                       **(extra or {})))
                 messages.append({"role": "assistant", "content": reply.text.strip() or "..."})
                 advance(1)
     except KeyboardInterrupt:

@@ -1,4 +1,9 @@
-"""Scoring: each reply judged by the strict 5-7-5 validator, rates with Wilson 95% intervals.
+"""Scoring: each reply judged by the strict 5-7-5 validator and the quality metric, rates with
+Wilson 95% intervals.
+
+A reply is *strict* when ``check_haiku`` passes it, and *clean* when it is strict and the quality
+metric (:mod:`gemmaiku.prosody.quality`: dangling ends, fragments, non-words, meta-talk, echo,
+repeated lines) raises no flag. Every strict rate is reported with its clean rate beside it.
 
 The Wilson score interval (Wilson 1927) keeps a rate's interval inside [0, 1] and stays honest for
 small n and for rates near 0 or 1, where the normal approximation p +- z*sqrt(p(1-p)/n) fails.
@@ -10,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -72,16 +77,32 @@ class Sample:
     total_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)  # turn index, temperature, guard...
     lenient_ok: bool = False  # 5-7-5 once chatter (preamble, title, markdown...) is stripped
+    clean: bool = False  # strict and no quality flag
+    flags: list[dict[str, Any]] = field(default_factory=list)  # the quality flags (Flag.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def judge(reply_text: str) -> tuple[bool, int, list[str], list[str]]:
-    from gemmaiku.prosody import check_haiku
+class Judgement(NamedTuple):
+    """The strict verdict (ok, distance, failure codes and reasons) and the clean one."""
+
+    ok: bool
+    distance: int
+    codes: list[str]
+    reasons: list[str]
+    clean: bool
+    flags: list[dict[str, Any]]
+
+
+def judge(reply_text: str, *, prompt: str = "", system: str | None = None) -> Judgement:
+    """Strict 5-7-5 and clean; ``prompt`` and ``system`` are the texts the reply answered (the
+    quality metric needs them to tell an echo, meta-talk and a name from the prompt)."""
+    from gemmaiku.prosody import check_haiku, quality_flags
 
     verdict = check_haiku(reply_text)
-    return verdict.ok, verdict.distance, verdict.codes, verdict.reasons
+    flags = [f.to_dict() for f in quality_flags(reply_text, prompt=prompt, system=system or "")]
+    return Judgement(verdict.ok, verdict.distance, verdict.codes, verdict.reasons, verdict.ok and not flags, flags)
 
 
 def judge_lenient(reply_text: str) -> bool:
@@ -120,6 +141,36 @@ def rate_of(samples: Iterable[Sample]) -> Rate:
     return Rate(sum(s.ok for s in items), len(items))
 
 
+def clean_ok(sample: Sample) -> bool:
+    """Strict 5-7-5 and no quality flag."""
+    return sample.clean
+
+
+def clean_rate_of(samples: Iterable[Sample]) -> Rate:
+    items = list(samples)
+    return Rate(sum(clean_ok(s) for s in items), len(items))
+
+
+def flag_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    """How many replies had each kind of quality flag (a reply can have several kinds)."""
+    counts = Counter(kind for s in samples for kind in dict.fromkeys(f["kind"] for f in s.flags))
+    return dict(counts.most_common())
+
+
+def unclean(samples: Sequence[Sample], k: int = 5) -> list[Sample]:
+    """Up to ``k`` strict replies that are not clean, one per prompt, most flags first."""
+    seen: set[str] = set()
+    out: list[Sample] = []
+    for s in sorted((s for s in samples if s.ok and not s.clean),
+                    key=lambda s: (-len(s.flags), s.prompt_id, s.sample)):
+        if s.prompt_id not in seen:
+            seen.add(s.prompt_id)
+            out.append(s)
+        if len(out) == k:
+            break
+    return out
+
+
 def lenient_rate_of(samples: Iterable[Sample]) -> Rate:
     items = list(samples)
     return Rate(sum(s.ok or s.lenient_ok for s in items), len(items))
@@ -141,6 +192,14 @@ def group_rates(samples: Sequence[Sample], key: Callable[[Sample], Any]) -> dict
     for s in samples:
         groups.setdefault(key(s), []).append(s)
     return {k: rate_of(v) for k, v in groups.items()}
+
+
+def group_clean_rates(samples: Sequence[Sample], key: Callable[[Sample], Any]) -> dict[Any, Rate]:
+    """Clean rates per key, keys in first-seen order."""
+    groups: dict[Any, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(key(s), []).append(s)
+    return {k: clean_rate_of(v) for k, v in groups.items()}
 
 
 def failure_counts(samples: Sequence[Sample]) -> dict[str, int]:
@@ -173,6 +232,12 @@ def summarize(samples: Sequence[Sample], *, worst_k: int = 5) -> dict[str, Any]:
             "categories": {c: form_rate_of([s for s in samples if s.category == c]).to_dict()
                            for c in dict.fromkeys(s.category for s in samples)},
         },
+        "clean": {
+            "overall": clean_rate_of(samples).to_dict(),
+            "categories": {c: r.to_dict() for c, r in group_clean_rates(samples, lambda s: s.category).items()},
+            "flags": flag_counts(samples),
+            "flags_on_strict": flag_counts([s for s in samples if s.ok]),
+        },
         "lenient": {
             "overall": lenient_rate_of(samples).to_dict(),
             "categories": {c: lenient_rate_of([s for s in samples if s.category == c]).to_dict()
@@ -185,4 +250,5 @@ def summarize(samples: Sequence[Sample], *, worst_k: int = 5) -> dict[str, Any]:
         },
         "mean_generated_tokens": round(sum(tokens) / len(tokens), 2) if tokens else 0.0,
         "worst": [s.to_dict() for s in worst(samples, worst_k)],
+        "unclean": [s.to_dict() for s in unclean(samples, worst_k)],
     }

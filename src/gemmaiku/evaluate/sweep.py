@@ -7,7 +7,8 @@ Two modes, both by default:
   replies kept in context ("continuous generation"); adherence per turn index and per temperature.
 
 The same prompts, seeds and conversations are used at every temperature, so the curves differ
-only by temperature.
+only by temperature. Every strict 5-7-5 rate comes with the clean rate (strict and no quality
+flag) beside it, and the paired comparisons cover both.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from gemmaiku.evaluate.run import (
 from gemmaiku.evaluate.scoring import (
     Rate,
     Sample,
+    clean_ok,
+    clean_rate_of,
     failure_counts,
     form_rate_of,
+    group_clean_rates,
     group_rates,
     paired,
     rate_of,
@@ -100,13 +104,17 @@ def sweep_summary(samples: Sequence[Sample]) -> dict[str, Any]:
                 str(t): form_rate_of([s for s in chosen if s.extra["temperature"] == t]).to_dict() for t in by_t},
             "failures_by_temperature": {
                 str(t): failure_counts([s for s in chosen if s.extra["temperature"] == t]) for t in by_t},
+            "clean_by_temperature": {
+                str(t): r.to_dict() for t, r in group_clean_rates(chosen, lambda s: s.extra["temperature"]).items()},
             "overall": rate_of(chosen).to_dict(),
+            "clean_overall": clean_rate_of(chosen).to_dict(),
         }
         temps = list(by_t)
         ref = REFERENCE_T if REFERENCE_T in temps else temps[0]
         at = {t: [s for s in chosen if s.extra["temperature"] == t] for t in temps}
         entry["reference_temperature"] = ref
         entry["versus_reference"] = {str(t): paired(at[ref], at[t]) for t in temps if t != ref}
+        entry["clean_versus_reference"] = {str(t): paired(at[ref], at[t], clean_ok) for t in temps if t != ref}
         if mode == "continuous":
             entry["by_temperature_and_turn"] = {
                 str(t): {str(k): r.to_dict() for k, r in sorted(group_rates(
@@ -117,6 +125,8 @@ def sweep_summary(samples: Sequence[Sample]) -> dict[str, Any]:
             turns = sorted({s.extra["turn"] for s in chosen})
             entry["form_by_turn"] = {str(k): form_rate_of([s for s in chosen if s.extra["turn"] == k]).to_dict()
                                      for k in turns}
+            entry["clean_by_turn"] = {str(k): r.to_dict() for k, r in sorted(
+                group_clean_rates(chosen, lambda s: s.extra["turn"]).items())}
         out[mode] = entry
     return out
 
@@ -131,17 +141,23 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
     temps = list(dict.fromkeys(t for m in modes for t in summary[m]["by_temperature"]))
     header = ["temperature", *[h for m in modes for h in (f"{m}: strict 5-7-5 [95% CI]",
                                                            f"{m}: vs T={summary[m]['reference_temperature']}",
+                                                           f"{m}: clean [95% CI]",
+                                                           f"{m}: clean vs T={summary[m]['reference_temperature']}",
                                                            f"{m}: form held")]]
     rows = [[t, *[cell for m in modes for cell in (
         _cell(summary[m]["by_temperature"][t]) if t in summary[m]["by_temperature"] else "-",
         _versus(summary[m]["versus_reference"].get(t)),
+        _cell(summary[m]["clean_by_temperature"][t]) if t in summary[m].get("clean_by_temperature", {}) else "-",
+        _versus(summary[m].get("clean_versus_reference", {}).get(t)),
         f"{100 * summary[m]['form_by_temperature'][t]['rate']:.0f}%" if t in summary[m]["form_by_temperature"]
         else "-")]] for t in temps]
     lines += ["## Adherence by temperature", "",
               "The 'vs' columns compare each temperature with the reference reply by reply (same prompts and "
               "seeds): the difference in points, replies that passed only at this temperature / only at the "
-              "reference, and the exact McNemar p-value. 'Form held': three short lines, no prose or chatter, "
-              "syllable counts aside.", "", md_table(header, rows), ""]
+              "reference, and the exact McNemar p-value. 'Clean': strict 5-7-5 and no quality flag (no line "
+              "dangling on a word such as \"the\", no fragment, non-word, meta-talk, echo or repeated line). "
+              "'Form held': three short lines, no prose or chatter, syllable counts aside.", "",
+              md_table(header, rows), ""]
     if "continuous" in summary:
         cont = summary["continuous"]
         turns = list(cont["by_turn"])
@@ -149,6 +165,7 @@ def sweep_markdown(summary: Mapping[str, Any]) -> str:
                       if k in cont["by_temperature_and_turn"][t] else "-" for k in turns]]
                 for t in cont["by_temperature_and_turn"]]
         rows.append(["all", *[_cell(cont["by_turn"][k]) for k in turns]])
+        rows.append(["all, clean", *[_cell(cont["clean_by_turn"][k]) for k in turns]])
         rows.append(["all, form held", *[_cell(cont["form_by_turn"][k]) for k in turns]])
         lines += ["## Continuous generation: adherence per turn", "",
                   "Each row is one temperature; each column a turn index of the conversation (the model's "
@@ -179,13 +196,16 @@ def sweep_plots(summary: Mapping[str, Any]) -> dict[str, Any]:
             ys = [rows[t]["rate"] * 100 for t in rows]
             lo = [rows[t]["ci95"][0] * 100 for t in rows]
             hi = [rows[t]["ci95"][1] * 100 for t in rows]
-            ax.plot(xs, ys, marker="o", color=color, label=mode)
+            ax.plot(xs, ys, marker="o", color=color, label=f"{mode}: strict 5-7-5")
             ax.fill_between(xs, lo, hi, color=color, alpha=0.2)
+            clean = summary[mode]["clean_by_temperature"]
+            ax.plot(xs, [clean[t]["rate"] * 100 for t in rows], marker="s", linestyle="--", color=color,
+                    label=f"{mode}: clean")
         ax.axvline(0.8, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("temperature")
-        ax.set_ylabel("strict 5-7-5 replies (%)")
+        ax.set_ylabel("replies (%)")
         ax.set_ylim(0, 100)
-        ax.set_title("Adherence vs temperature (bands: Wilson 95% CI)")
+        ax.set_title("Adherence vs temperature (bands: Wilson 95% CI of strict)")
         ax.legend()
         fig.tight_layout()
         fig.savefig(path, dpi=110)
