@@ -7,48 +7,36 @@ from click.testing import CliRunner
 
 from gemmaiku.cli import cli, main
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.evaluate.targets import (
-    GGUFTarget,
-    GuardedTarget,
-    OllamaTarget,
-    OpenAITarget,
-    open_target,
-    parse_target,
-)
-from gemmaiku.runtime.guarded import GuardedEngine
+from gemmaiku.evaluate.targets import Target, open_target, parse_target
+from gemmaiku.runtime import Engine
+from gemmaiku.runtime.remote import RemoteGenerator
+from tests.serve.conftest import fake_registry  # noqa: F401 - a fixture: our server with a fake engine
 
 
-def test_http_kinds_parse_base_and_model():
+def test_http_kinds_open_the_remote_client():
     t = parse_target("ollama:http://127.0.0.1:11434/gemmaiku")
-    assert isinstance(t, OllamaTarget) and (t.base, t.model) == ("http://127.0.0.1:11434", "gemmaiku")
-    t = parse_target("ollama:http://h:1/hf.co/user/model:Q4_K_M")
-    assert t.model == "hf.co/user/model:Q4_K_M"
-    t = parse_target("openai:http://host/v1/gemmaiku")
-    assert isinstance(t, OpenAITarget) and (t.base, t.model) == ("http://host/v1", "gemmaiku")
-    t = parse_target("openai:https://host:8000/proxy/v1/google/gemma-3-270m")
-    assert (t.base, t.model) == ("https://host:8000/proxy/v1", "google/gemma-3-270m")
+    assert isinstance(t, Target) and isinstance(t.generator, RemoteGenerator)
+    assert (t.generator.url, t.generator.spec.model) == ("http://127.0.0.1:11434/api/chat", "gemmaiku")
+    assert t.describe() == {"spec": "ollama:http://127.0.0.1:11434/gemmaiku", "kind": "ollama",
+                            "url": "http://127.0.0.1:11434", "model": "gemmaiku"}
     t = parse_target("openai:http://127.0.0.1:8080/api/gemmaiku-router", api_key="tok")
-    assert t.base == "http://127.0.0.1:8080/api" and t.client.headers["authorization"] == "Bearer tok"
-
-
-def test_openai_body_translates_ollama_options():
-    t = parse_target("openai:http://host/v1/m")
-    body = t.request_body([{"role": "user", "content": "hi"}], {"temperature": 0.3, "seed": 4, "num_predict": 20, "top_k": 5})
-    assert body["temperature"] == 0.3 and body["seed"] == 4 and body["max_tokens"] == 20
-    assert "top_k" not in body and "params" not in body and body["stream"] is True
-    webui = parse_target("openai:http://host:8080/api/m")
-    body = webui.request_body([{"role": "user", "content": "hi"}], {"temperature": 0.3, "seed": 4})
-    assert body["params"] == {"temperature": 0.3, "seed": 4}  # Open WebUI drops top-level sampling fields
+    assert t.generator.url == "http://127.0.0.1:8080/api/chat/completions" and t.generator.api_key == "tok"
 
 
 def test_gguf_kind_and_bare_path(base_gguf_path):
     t = parse_target(f"gguf:{base_gguf_path}")
-    assert isinstance(t, GGUFTarget) and not t.engine.loaded  # loading waits for the first request
-    assert isinstance(parse_target(str(base_gguf_path)), GGUFTarget)
-    guarded = open_target(str(base_gguf_path), guard=3)  # in process: the server's own guard
-    assert isinstance(guarded, GGUFTarget) and isinstance(guarded.engine, GuardedEngine)
-    assert guarded.engine.attempts == 3 and guarded.engine.meter == (5, 7, 5)
-    assert isinstance(open_target("ollama:http://127.0.0.1:9/m", guard=2), GuardedTarget)
+    assert isinstance(t.generator, Engine) and not t.generator.loaded  # loading waits for the first request
+    assert isinstance(parse_target(str(base_gguf_path)).generator, Engine)
+    guarded = open_target(str(base_gguf_path), guard=3)  # in process: the server's own guarded generator
+    from gemmaiku.runtime.guarded import GuardedEngine
+
+    assert isinstance(guarded.generator, GuardedEngine) and guarded.generator.engine is not None
+    assert guarded.describe()["guard"] == 3 and guarded.describe()["kind"] == "gguf"
+
+
+def test_guarding_a_remote_model_is_a_clear_error():
+    with pytest.raises(GemmaikuError, match="needs a local GGUF model"):
+        open_target("ollama:http://127.0.0.1:9/m", guard=2)
 
 
 @pytest.fixture
@@ -90,6 +78,17 @@ def test_unreachable_server_is_a_clear_error():
     t = parse_target("ollama:http://127.0.0.1:9/m")  # port 9 (discard): nothing listens
     with pytest.raises(GemmaikuError, match="cannot reach http://127.0.0.1:9/api/chat"):
         t.generate([{"role": "user", "content": "hi"}], {})
+
+
+def test_a_target_times_its_generator(fake_registry):  # noqa: F811
+    """A reply from our own server through the remote client: text, counts and the clock."""
+    from tests.serve.conftest import FAKE_REPLY, LiveServer
+
+    with LiveServer(fake_registry) as url:
+        for spec in (f"ollama:{url}/haiku", f"openai:{url}/v1/haiku"):
+            reply = parse_target(spec).generate([{"role": "user", "content": "hi"}], {"seed": 3})
+            assert reply.text == FAKE_REPLY and reply.finish_reason == "stop" and reply.generated_tokens > 0
+            assert 0 < reply.ttft_s <= reply.total_s
 
 
 def test_bad_options_and_temperatures_fail_before_running():

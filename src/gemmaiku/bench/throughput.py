@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from typing import Any
 
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.evaluate.targets import Reply, Target
+from gemmaiku.serve.webui import free_port
 
 SERVED_NAME = "bench"
 SERVER_START_TIMEOUT_S = 120.0
@@ -153,12 +153,6 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 # -- the server, started and stopped by the benchmark ---------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def gemmaiku_server(model: Path, threads: int | None, *, log: Path | None = None) -> Iterator[str]:
     """`gemmaiku serve bench=MODEL` in a subprocess on a free port; yields its base URL."""
@@ -238,9 +232,9 @@ class _SharedEngineTarget:
 
 @contextlib.contextmanager
 def _raw(s: BenchSettings) -> Iterator[Callable[[], Target]]:
-    from gemmaiku.evaluate.targets import GGUFTarget
+    from gemmaiku.evaluate.targets import parse_target
 
-    target = GGUFTarget(f"gguf:{s.model}", str(s.model), threads=s.threads, num_ctx=s.num_ctx)
+    target = parse_target(f"gguf:{s.model}", threads=s.threads, num_ctx=s.num_ctx)
     try:
         yield lambda: _SharedEngineTarget(target)
     finally:

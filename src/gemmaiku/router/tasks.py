@@ -13,26 +13,36 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemmaiku.runtime.grammar import Grammar
+
 WORD = r'word ::= [A-Za-z]{1,12}'  # letters only: allowing digits and dashes let titles loop
 
 
 @dataclass(frozen=True)
 class TaskOutput:
-    grammar: str
+    grammar: Grammar  # hand-written GBNF; its format (a JSON schema of the same shape) goes to a remote model
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def _strings(key: str, least: int, most: int) -> dict[str, Any]:
+    """A JSON schema for ``{key: [least..most strings]}``."""
+    items = {"type": "array", "items": {"type": "string"}, "minItems": least, "maxItems": most}
+    return {"type": "object", "properties": {key: items}, "required": [key]}
+
+
+TITLE_SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
+
 TASK_OUTPUTS: dict[str, TaskOutput] = {
-    "title": TaskOutput('root ::= "{\\"title\\": \\"" word (" " word){0,4} "\\"}"\n' + WORD,
-                        {"temperature": 0.2, "num_predict": 48}),
-    "tags": TaskOutput('root ::= "{\\"tags\\": [" tag (", " tag){0,3} "]}"\ntag ::= "\\"" word (" " word)? "\\""\n'
-                       + WORD, {"temperature": 0.2, "num_predict": 64}),
-    "follow_ups": TaskOutput('root ::= "{\\"follow_ups\\": [" item (", " item){2,4} "]}"\n'
-                             'item ::= "\\"" word (" " word){2,11} "?"? "\\""\n' + WORD,
-                             {"temperature": 0.3, "num_predict": 160}),
-    "queries": TaskOutput('root ::= "{\\"queries\\": [" item (", " item){0,2} "]}"\n'
-                          'item ::= "\\"" word (" " word){0,7} "\\""\n' + WORD,
-                          {"temperature": 0.2, "num_predict": 64}),
+    "title": TaskOutput(Grammar('root ::= "{\\"title\\": \\"" word (" " word){0,4} "\\"}"\n' + WORD,
+                                TITLE_SCHEMA), {"temperature": 0.2, "num_predict": 48}),
+    "tags": TaskOutput(Grammar('root ::= "{\\"tags\\": [" tag (", " tag){0,3} "]}"\ntag ::= "\\"" word (" " word)? "\\""\n'
+                               + WORD, _strings("tags", 1, 4)), {"temperature": 0.2, "num_predict": 64}),
+    "follow_ups": TaskOutput(Grammar('root ::= "{\\"follow_ups\\": [" item (", " item){2,4} "]}"\n'
+                                     'item ::= "\\"" word (" " word){2,11} "?"? "\\""\n' + WORD,
+                                     _strings("follow_ups", 3, 5)), {"temperature": 0.3, "num_predict": 160}),
+    "queries": TaskOutput(Grammar('root ::= "{\\"queries\\": [" item (", " item){0,2} "]}"\n'
+                                  'item ::= "\\"" word (" " word){0,7} "\\""\n' + WORD,
+                                  _strings("queries", 1, 3)), {"temperature": 0.2, "num_predict": 64}),
 }
 ALIASES = {"follow-ups": "follow_ups", "followups": "follow_ups", "query": "queries"}
 

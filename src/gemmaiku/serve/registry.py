@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.runtime import Engine, GenerationOptions, options_from
+from gemmaiku.runtime import Engine, GenerationOptions, Generator, options_from
 
 if TYPE_CHECKING:
     from gemmaiku.modelfile.parser import Modelfile
@@ -87,11 +87,12 @@ def _human_count(count: int) -> str:
 
 @dataclass
 class ServedModel:
-    """A GGUF served under a name, with its Modelfile defaults."""
+    """A model served under a name, with its Modelfile defaults: a GGUF (an Engine), a guarded
+    one, or a remote model; anything that implements the Generator protocol."""
 
     name: str
     path: Path
-    engine: Engine
+    engine: Generator
     system: str | None = None
     template: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -11,9 +11,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from gemmaiku.errors import GemmaikuError
 from gemmaiku.modelfile.prompt import conversation
 from gemmaiku.runtime import Chunk, GenerationOptions
+from gemmaiku.runtime.grammar import format_grammar
 from gemmaiku.serve.registry import Registry, RouteDecision, ServedModel
 
 _DONE = object()
@@ -129,31 +129,3 @@ def resolve_turn(registry: Registry, name: str, messages: Sequence[Mapping[str, 
         messages=conversation(messages, system=model.system, history=model.messages),
         options=model.engine.options.merged(merged), decision=decision, started=started, grammar=grammar,
     )
-
-
-def format_grammar(response_format: Any) -> str | None:
-    """GBNF for Ollama's `format` ("json" or a JSON schema) and OpenAI's `response_format`."""
-    import json
-
-    if response_format in (None, "", {}):
-        return None
-    if isinstance(response_format, dict) and "type" in response_format and response_format["type"] in (
-        "text", "json_object", "json_schema"
-    ):  # OpenAI's shape
-        kind = response_format["type"]
-        if kind == "text":
-            return None
-        if kind == "json_object":
-            response_format = "json"
-        else:
-            response_format = (response_format.get("json_schema") or {}).get("schema") or "json"
-    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
-
-    if response_format == "json":
-        return JSON_GBNF
-    if isinstance(response_format, dict):
-        try:
-            return json_schema_to_gbnf(json.dumps(response_format))
-        except Exception as exc:  # the converter raises several types for schemas it cannot express
-            raise GemmaikuError(f"unsupported format schema: {exc}") from None
-    raise GemmaikuError('format must be "json" or a JSON schema object')
