@@ -158,3 +158,52 @@ def _stdin(data: bytes):
     import io
 
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+
+
+DANGLING = "Twenty-three, then: the\ntwenty-eight in each row; the\ndozen on each side\n"
+
+
+def test_check_quality_prints_flags_and_exits_on_unclean() -> None:
+    result = invoke(["check", "--quality", "-"], input=DANGLING + "\n" + BASHO)
+    assert result.exit_code == 1
+    assert "PASS #1 (distance 0), not clean (2 flags)" in result.output
+    assert '! line 1 dangling_end: the line ends on "the" (an article)' in result.output
+    assert "! line 2 dangling_end" in result.output
+    assert "PASS #2 (distance 0), clean" in result.output
+    assert "2/2 passed, 1/2 clean" in result.output
+    # without --quality the same input passes: the old behaviour and exit codes hold
+    plain = invoke(["check", "-"], input=DANGLING + "\n" + BASHO)
+    assert plain.exit_code == 0 and "clean" not in plain.output and "dangling" not in plain.output
+
+
+def test_check_quality_json_and_clean_exit() -> None:
+    result = invoke(["check", "--quality", "--json", "-"], input=BASHO)
+    assert result.exit_code == 0
+    row = json.loads(result.output)
+    assert row["ok"] is True and row["clean"] is True
+    assert row["quality"] == {"strict": True, "clean": True, "kinds": [], "flags": []}
+    row = json.loads(invoke(["check", "--quality", "--json", "-"], input=DANGLING).output)
+    assert row["clean"] is False and row["quality"]["kinds"] == ["dangling_end"]
+    assert row["quality"]["flags"][0] == {
+        "kind": "dangling_end", "line": 0, "text": "the",
+        "detail": 'the line ends on "the" (an article), which cannot end a phrase'}  # fmt: skip
+
+
+def test_check_quality_not_strict_is_not_clean() -> None:
+    result = invoke(["check", "--quality", "--json", "-"], input=BAD)
+    assert result.exit_code == 1
+    row = json.loads(result.output)
+    assert row["ok"] is False and row["clean"] is False and row["quality"]["flags"] == []
+
+
+def test_check_quality_prompt_gives_context() -> None:
+    haiku = "Zorblax hums at dawn\nthe little robot wakes up\nsteam writes on the pane\n"
+    flagged = json.loads(invoke(["check", "--quality", "--json", "-"], input=haiku).output)
+    assert flagged["quality"]["kinds"] == ["non_word"]
+    known = invoke(["check", "--quality", "--json", "--prompt", "Tell me about Zorblax", "-"], input=haiku)
+    assert json.loads(known.output)["clean"] is True and known.exit_code == 0
+
+
+def test_check_prompt_without_quality_is_an_error(capsys) -> None:
+    code, _, err = run_main(["check", "--prompt", "rain", "-"], capsys)
+    assert code == 2 and "add --quality" in err

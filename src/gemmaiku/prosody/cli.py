@@ -123,38 +123,67 @@ def split_blocks(text: str) -> list[str]:
 @click.option(
     "--lenient", is_flag=True, help="Strip chatter (preamble, title, quotes) before checking."
 )
-def check(source: str, as_json: bool, lenient: bool) -> None:
-    """Check that the haiku in FILE (or stdin) are strict 5-7-5.
+@click.option(
+    "--quality",
+    is_flag=True,
+    help="Also run the quality metric (dangling ends, fragments, non-words, meta-talk, echo, "
+    "repeated lines): exit 0 only when every haiku is clean (strict 5-7-5 and no flag).",
+)
+@click.option(
+    "--prompt",
+    default="",
+    help="With --quality: the prompt the haiku answer (its words are not non-words; copying it is an echo).",
+)
+@click.option("--system", default="", help="With --quality: the system text they were written under.")
+def check(source: str, as_json: bool, lenient: bool, quality: bool, prompt: str, system: str) -> None:
+    """Check that the haiku in FILE (or stdin) are strict 5-7-5 (and, with --quality, clean).
 
     Haiku are separated by blank lines; each gets a verdict with named reasons. Exit status 0
-    only when all pass, 1 when any fails, 2 for unreadable input.
+    only when all pass, 1 when any fails, 2 for unreadable input. With --quality, each quality
+    flag is printed under its haiku, and the exit status is 0 only when all are clean, 1 when
+    any is not (not strict, or flagged), 2 for unreadable input.
 
     \b
     Example:
       gemmaiku check examples/haiku.txt
       printf 'An old silent pond\\nA frog jumps into the pond\\nSplash! Silence again\\n' | gemmaiku check -
       gemmaiku check --json out.txt | jq .ok
+      gemmaiku check --quality --prompt "Write a haiku about rain" replies.txt
+      gemmaiku check --quality --json replies.txt | jq '.quality.flags[].kind'
     """
     from gemmaiku.prosody.haiku import check_haiku
 
+    if (prompt or system) and not quality:
+        raise GemmaikuError("--prompt and --system only matter with --quality (add --quality)")
     blocks = split_blocks(read_input(source))
     if not blocks:
         raise GemmaikuError(
             f"no haiku in {'stdin' if source == '-' else source} (give three-line haiku separated by blank lines)"
         )
     emit = None if as_json else _emitter()
-    failed = 0
+    failed = unclean = 0
     for i, block in enumerate(_progress(blocks), 1):
         verdict = check_haiku(block, strict=not lenient)
         failed += not verdict.ok
+        judged = _assess(block, verdict.ok, prompt, system) if quality else None
+        unclean += bool(judged and not judged.clean)
         if emit is None:
-            click.echo(json.dumps({"index": i, **verdict.to_dict()}, ensure_ascii=False))
+            extra = {"clean": judged.clean, "quality": judged.to_dict()} if judged else {}
+            click.echo(json.dumps({"index": i, **verdict.to_dict(), **extra}, ensure_ascii=False))
         else:
-            _print_verdict(emit, i, verdict)
+            _print_verdict(emit, i, verdict, judged)
     if emit is not None and len(blocks) > 1:
-        emit(f"{len(blocks) - failed}/{len(blocks)} passed", None)
-    if failed:
+        clean = f", {len(blocks) - unclean}/{len(blocks)} clean" if quality else ""
+        emit(f"{len(blocks) - failed}/{len(blocks)} passed{clean}", None)
+    if unclean if quality else failed:
         sys.exit(1)
+
+
+def _assess(block: str, strict: bool, prompt: str, system: str):
+    """The quality verdict of a block, strict as judged (so --lenient carries over to clean)."""
+    from gemmaiku.prosody.quality import QualityVerdict, quality_flags
+
+    return QualityVerdict(block, strict, tuple(quality_flags(block, prompt=prompt, system=system)))
 
 
 def _emitter():
@@ -179,12 +208,20 @@ def _progress(blocks: list[str]):
     return track(blocks, description="checking", console=Console(stderr=True), transient=True)
 
 
-def _print_verdict(emit, index: int, verdict) -> None:
-    emit(f"{'PASS' if verdict.ok else 'FAIL'} #{index} (distance {verdict.distance})",
-         "bold green" if verdict.ok else "bold red")  # fmt: skip
+def _print_verdict(emit, index: int, verdict, judged=None) -> None:
+    clean = ""
+    if judged is not None:
+        n = len(judged.flags)
+        clean = ", clean" if judged.clean else f", not clean ({n} flag{'s' * (n != 1)})"
+    good = verdict.ok and (judged is None or judged.clean)
+    emit(f"{'PASS' if verdict.ok else 'FAIL'} #{index} (distance {verdict.distance}){clean}",
+         "bold green" if good else "bold red")  # fmt: skip
     for line in verdict.lines:
         counts = ",".join(map(str, line.counts))  # "4,5/5": could be 4 or 5, needs 5
         target = f"/{line.target}" if line.target is not None else ""
         emit(f"  {counts + target:>7}  {line.text[:120]}", "green" if line.ok else "red")
     for reason in verdict.reasons:
         emit(f"  - {reason}", "red")
+    for flag in judged.flags if judged is not None else ():
+        where = "reply" if flag.line is None else f"line {flag.line + 1}"
+        emit(f"  ! {where} {flag.kind}: {flag.detail}", "yellow")

@@ -1,0 +1,189 @@
+"""The quality metric: each detector on tiny inputs, the clean verdict, and line_flags agreeing
+with quality_flags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gemmaiku.prosody import KINDS, Flag, assess, context_words, line_flags, quality_flags
+from gemmaiku.prosody.quality import DANGLING, is_word
+
+BASHO = "An old silent pond\nA frog jumps into the pond\nSplash! Silence again"
+
+
+def kinds(line: str, **kw) -> list[str]:
+    return [f.kind for f in line_flags(line, **kw)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "the kettle sings and the",  # article
+        "Five years, one line — the",  # article after a dash
+        "moon, Saturn, and Earth—then a",
+        "walked to the beach A:",  # a colon does not complete an article
+        "delete one line and,",  # a comma after "and" is still dangling
+        "the sea and—",
+        "The sine, with its",  # possessive determiner
+        "the wind carries my",
+        "a room full of",  # preposition
+        "the light moves toward",
+        "she waits because",  # subordinating conjunction
+        "taller than",
+        "the light will",  # modal waiting for its verb (not the last line)
+        "Caleb, the help centre— I'll",  # contracted auxiliary
+        "Yes — the lake's",  # 's: contracted "is" or a possessive
+        "the night is very",
+    ],
+)
+def test_dangling_end(line: str) -> None:
+    assert kinds(line) == ["dangling_end"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "the sun comes up",  # particles end phrases
+        "the lights go out",
+        "the geese fly away",
+        "the leaves fall down",
+        "snow settles in",
+        "here it is",  # a copula can end ("is" is no modal)
+        "where is it from?",  # a stranded preposition completed by a question mark
+        "what is it made of.",
+        "and so it will;",  # a modal completed by a stop
+        "the lake is deep",
+        "the old man stands still",
+        "the dogs' bowls",
+        "a frog jumps into the pond",
+    ],
+)
+def test_not_dangling(line: str) -> None:
+    assert "dangling_end" not in kinds(line)
+
+
+def test_last_line_completes_a_modal_but_never_an_article() -> None:
+    assert kinds("and so it will") == ["dangling_end"]
+    assert kinds("and so it will", last=True) == []
+    assert kinds("the kettle boils the", last=True) == ["dangling_end"]
+    assert kinds("the one I live with", last=True) == ["dangling_end"]
+
+
+def test_dangling_flag_names_the_word_and_its_class() -> None:
+    [flag] = line_flags("the wind carries my", index=2)
+    assert flag == Flag("dangling_end", 2, "my",
+                        'the line ends on "my" (a possessive determiner), which cannot end a phrase')  # fmt: skip
+    assert json.loads(json.dumps(flag.to_dict())) == flag.to_dict()
+
+
+def test_dangling_table_is_closed_class_only() -> None:
+    words = [w for row in DANGLING for w in row.words]
+    assert len(words) == len(set(words)), "a word in two classes"
+    assert not set(words) & {"up", "down", "in", "on", "out", "off", "away", "over", "is", "was", "be", "then"}
+    assert all(row.completes in ("never", "stop", "end") for row in DANGLING)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("the kettle boils kettl", ["fragment"]),  # a word cut off
+        ("on the ice-", ["fragment"]),  # cut at a hyphen
+        ("the kettle boils", []),
+        ("doomscrolling all night", []),  # known parts: a real word the dictionary lacks
+        ("the GPUs hum at 3am", []),  # acronym, number
+        ("ChatGPT wakes at dawn", []),  # camelCase of known parts
+        ("the glorbnak sings loud", ["non_word"]),
+        ("the glorbnak and the snowfall", ["non_word"]),
+        ("さくら falls at dawn", []),  # another script: not ours to judge
+    ],
+)
+def test_fragment_and_non_word(line: str, expected: list[str]) -> None:
+    assert kinds(line) == expected
+
+
+def test_context_words_are_words() -> None:
+    known = context_words("Tell me about Glorbnak and the kettl-maker", "")
+    assert {"glorbnak", "kettl-maker", "kettl", "maker"} <= known
+    assert kinds("the glorbnak sings loud", context_words=known) == []
+    assert kinds("the kettle boils kettl", context_words=known) == []
+
+
+def test_is_word() -> None:
+    assert is_word("kimono") and is_word("can't") and is_word("lake's") and is_word("U.S")
+    assert not is_word("xqzt") and not is_word("bfrnk")
+
+
+@pytest.mark.parametrize(
+    ("reply", "prompt", "expected"),
+    [
+        ("Three lines of five, then\nseven syllables of rain\nsteam writes on the pane", "",
+         [("meta_talk", 0), ("meta_talk", 1)]),
+        ("I am a bot of snow\nthe kettle starts its low song\nsteam writes on the pane", "",
+         [("meta_talk", 0)]),
+        # the prompt asked about syllables: talking about them is an answer, not meta-talk
+        ("Seven syllables\nthe kettle starts its low song\nsteam writes on the pane",
+         "How many syllables are in a haiku?", []),
+    ],
+)  # fmt: skip
+def test_meta_talk(reply: str, prompt: str, expected: list[tuple[str, int]]) -> None:
+    assert [(f.kind, f.line) for f in quality_flags(reply, prompt=prompt)] == expected
+
+
+def test_echo_of_prompt_and_system() -> None:
+    prompt = "Translate into French: the library closes at eight o'clock on Sundays."
+    reply = "The library closes\nat eight o'clock on Sundays\nsteam writes on the pane"
+    flags = quality_flags(reply, prompt=prompt)
+    assert [(f.kind, f.line) for f in flags] == [("echo", 0), ("echo", 1)]
+    assert "from the prompt" in flags[0].detail
+    # four words in a row is a shared phrase, not an echo
+    assert quality_flags("The library closes\nits doors as the snow falls down\nsteam writes on the pane",
+                         prompt=prompt) == []  # fmt: skip
+    system = "You answer every message with one haiku"
+    assert [f.kind for f in quality_flags("you answer every message\nwith one haiku of the snow\nsteam",
+                                          system=system)][:1] == ["echo"]  # fmt: skip
+
+
+def test_repeated_line() -> None:
+    reply = "Snow on the cedar\nsnow on the cedar!\nsteam writes on the pane"
+    assert [(f.kind, f.line) for f in quality_flags(reply)] == [("repeated_line", 1)]
+
+
+def test_assess_clean_needs_strict_and_no_flag() -> None:
+    good = assess(BASHO)
+    assert good.strict and good.clean and good.flags == () and good.kinds == []
+    dangling = assess("Twenty-three, then: the\ntwenty-eight in each row; the\ndozen on each side")
+    assert dangling.strict and not dangling.clean and dangling.kinds == ["dangling_end"]
+    short = assess("An old silent pond\nA frog jumps into the pond")
+    assert not short.strict and not short.clean and short.flags == ()
+    data = dangling.to_dict()
+    assert data["clean"] is False and [f["line"] for f in data["flags"]] == [0, 1]
+    assert set(data["kinds"]) <= set(KINDS)
+
+
+REPLIES = [
+    "Twenty-three, then: the\ntwenty-eight in each row; the\ndozen on each side",
+    "Ten lines of five, then\nthe log file that sleeps on it—\ndelete one line and,",
+    "Kanpai, then: the train\nstops at the same station — one\nline of five. Three lines,",
+    "the kettle boils kettl\nthe glorbnak and the snowfall\nsteam writes on the pane",
+    BASHO,
+]
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+def test_line_flags_agree_with_quality_flags(reply: str) -> None:
+    """The decoder's per-line call sees exactly the per-line flags of the whole-reply metric."""
+    prompt = "Write about the kettle"
+    known = context_words(prompt, "")
+    lines = reply.splitlines()
+    per_line = [f for i, ln in enumerate(lines)
+                for f in line_flags(ln, context_words=known, last=i == len(lines) - 1, index=i)]  # fmt: skip
+    whole = [f for f in quality_flags(reply, prompt=prompt) if f.kind in ("dangling_end", "fragment", "non_word")]
+    assert sorted(per_line, key=lambda f: (f.line, f.kind)) == sorted(whole, key=lambda f: (f.line, f.kind))
+
+
+def test_never_raises_on_odd_input() -> None:
+    for text in ["", "\n\n", "—", "!!!", "😀 😀", "a" * 500, "'''", "- - -", "3.14159"]:
+        quality_flags(text)
+        line_flags(text)
