@@ -1,5 +1,6 @@
-"""One rich progress display for long steps (dequantize, fuse, export): bars on stderr, one per
-stage, removed when done; a no-op when disabled (tests, --json)."""
+"""One rich progress display for long steps (dequantize, fuse, export, evaluation, benchmarks):
+bars on stderr, one per stage, with the time left, removed when done; a no-op when disabled
+(tests, --json)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ def progress_bars(enabled: bool = True, labels: Mapping[str, str] | None = None,
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     count = DownloadColumn() if in_bytes else MofNCompleteColumn()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
+                   TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
     tasks: dict[str, int] = {}
 
     def report(stage: str, done: int, total: int | None) -> None:

@@ -7,7 +7,6 @@ same prompt sees the same seeds across targets and temperatures.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,25 +36,20 @@ class Outcome:
 
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields ``advance(n)``."""
-    if not enabled:
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """The project's one progress display (gemmaiku.progress) for ``total`` requests; yields
+    ``advance(n)``."""
+    from gemmaiku.progress import progress_bars
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n=1: bar.advance(task, n)
+    with progress_bars(enabled) as report:
+        done = 0
+        report(label, done, total)
+
+        def advance(n: int = 1) -> None:
+            nonlocal done
+            done += n
+            report(label, done, total)
+
+        yield advance
 
 
 def make_sample(prompt: Prompt, index: int, seed: int | None, reply: Reply, *,
