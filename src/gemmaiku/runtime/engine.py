@@ -28,7 +28,7 @@ from gemmaiku.runtime.batch import Feed, Job, LlamaRuntime, Scheduler, Step
 from gemmaiku.runtime.generator import Chunk, Result, collect
 from gemmaiku.runtime.options import GenerationOptions
 from gemmaiku.runtime.prompt import Messages, PromptFormat, resolve_format
-from gemmaiku.runtime.sampling import make_sampler, resolve_seed
+from gemmaiku.runtime.sampling import log_normalizer, make_sampler, resolve_seed
 
 # A logits processor: (the reply's text so far, next-token logits to mask in place).
 Processor = Callable[[str, np.ndarray], None]
@@ -185,11 +185,14 @@ class Engine:
         options: GenerationOptions | None = None,
         grammar: str | None = None,
         meter: tuple[int, ...] | None = None,
+        score: bool = False,
     ) -> Iterator[Chunk]:
         """Stream a reply to ``messages`` (chat) or to a raw ``prompt`` (already formatted).
 
         ``grammar`` (GBNF text) constrains decoding, e.g. to JSON; ``meter`` (e.g. (5, 7, 5)) lets
-        lines end only where their syllables fit (runtime.meter). Closing the iterator early (a
+        lines end only where their syllables fit (runtime.meter). ``score``: the final chunk's
+        ``extra["logprob"]`` is the reply's log-probability (its end included) under the
+        unconstrained model, over ``extra["scored_tokens"]`` tokens. Closing the iterator early (a
         client that went away) stops the generation and frees its sequence at once.
         """
         options = options or self.options
@@ -206,7 +209,7 @@ class Engine:
         job = TextJob(self.runtime, tokens, make_sampler(self.runtime.model, options, resolve_seed(options),
                                                          grammar=constraint),
                       stops=[*options.stop, *self.prompt_format.stop], max_tokens=max_tokens,
-                      processor=processor, load_s=load_s)
+                      processor=processor, load_s=load_s, score=score)
         yield from self.run(job)
 
     def run(self, job: ChunkJob) -> Iterator[Chunk]:
@@ -234,8 +237,10 @@ class Engine:
         options: GenerationOptions | None = None,
         grammar: str | None = None,
         meter: tuple[int, ...] | None = None,
+        score: bool = False,
     ) -> Result:
-        return collect(self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter))
+        return collect(self.stream(messages, prompt=prompt, options=options, grammar=grammar, meter=meter,
+                                   score=score))
 
 
 def metered(runtime: LlamaRuntime, meter: Sequence[int]) -> Processor:
@@ -261,8 +266,10 @@ class TextJob(ChunkJob):
     """One reply: evaluate the prompt (in chunks), then sample a token per step until it ends."""
 
     def __init__(self, runtime: LlamaRuntime, tokens: list[int], sampler: Any, *, stops: Sequence[str],
-                 max_tokens: int, processor: Processor | None = None, load_s: float = 0.0) -> None:
+                 max_tokens: int, processor: Processor | None = None, load_s: float = 0.0,
+                 score: bool = False) -> None:
         super().__init__()
+        self.score, self.logprob = score, 0.0
         self.runtime, self.tokens, self.sampler = runtime, tokens, sampler
         self.max_tokens, self.processor, self.load_s = max_tokens, processor, load_s
         self.stops = StopMatcher(stops)
@@ -295,9 +302,13 @@ class TextJob(ChunkJob):
             return  # a prompt chunk that was not the last
         if not self.first_at:
             self.first_at = time.perf_counter()
+        logits = step.logits(seq)
+        raw = (logits.copy(), log_normalizer(logits)) if self.score else None
         if self.processor is not None:
-            self.processor(self.text, step.logits(seq))
+            self.processor(self.text, logits)
         token = step.sample(seq, self.sampler)
+        if raw is not None:
+            self.logprob += float(raw[0][token]) - raw[1]
         if self.runtime.is_end(token):
             self.finish("stop")
             return
@@ -316,8 +327,10 @@ class TextJob(ChunkJob):
         end = time.perf_counter()
         tail = "" if reason == "stop" and self.stops.stopped else self.stops.flush(self.decoder.flush())
         first = self.first_at or end
+        extra = {"logprob": round(self.logprob, 4), "scored_tokens": len(self.generated) + (reason == "stop")} \
+            if self.score else None
         self.out.put(Chunk(tail, len(self.tokens), len(self.generated), reason, load_s=self.load_s,
-                           prompt_eval_s=first - self.started, eval_s=end - first))
+                           prompt_eval_s=first - self.started, eval_s=end - first, extra=extra))
         self.finished = True
 
 

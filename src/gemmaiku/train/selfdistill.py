@@ -80,7 +80,7 @@ def decode(model: str, prompts: Sequence[dict[str, Any]], out: Path, *, candidat
     from gemmaiku.runtime.guarded import GuardedEngine
     from gemmaiku.runtime.options import options_from
 
-    engine, _system = engine_for(model, {})
+    engine, _modelfile = engine_for(model, {})
     engine.n_threads = threads
     searcher = GuardedEngine(engine, candidates)
     partial = out.with_name(out.name + PARTIAL)
