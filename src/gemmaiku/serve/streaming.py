@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 
 from gemmaiku.modelfile.prompt import conversation
@@ -21,18 +23,50 @@ log = logging.getLogger("gemmaiku.serve")
 
 
 async def iterate_in_thread(chunks: Iterator[Chunk]) -> AsyncIterator[Chunk]:
-    """Pull each chunk in a worker thread; closing this (client gone) closes the generation too."""
+    """Pull each chunk in a worker thread; closing this (client gone) closes the generation too.
+
+    A cancelled wait (the client left) does not stop the thread's ``next``: the step in flight
+    finishes first (a generator cannot be closed while it runs), then the generator is closed,
+    shielded from the cancellation so that the close always happens."""
+    step: asyncio.Future | None = None
     try:
         while True:
-            chunk = await run_in_threadpool(next, chunks, _DONE)
+            step = asyncio.ensure_future(run_in_threadpool(next, chunks, _DONE))
+            chunk = await asyncio.shield(step)
+            step = None
             if chunk is _DONE:
                 return
             yield chunk
     finally:
-        await run_in_threadpool(chunks.close)
+        with anyio.CancelScope(shield=True):
+            if step is not None:
+                await asyncio.wait({step})
+                if not step.cancelled():
+                    step.exception()  # retrieved: the request already ended with its own error
+            await run_in_threadpool(chunks.close)
 
 
-async def started(turn: Turn) -> AsyncIterator[Chunk]:
+class Started:
+    """The chunks of a turn, the first one already produced; ``aclose`` stops the generation
+    whether or not the chunks were ever iterated (a client may leave before the first byte)."""
+
+    def __init__(self, first: Chunk | None, rest: AsyncIterator[Chunk]) -> None:
+        self.first, self.rest = first, rest
+
+    def __aiter__(self) -> Started:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        if self.first is not None:
+            first, self.first = self.first, None
+            return first
+        return await self.rest.__anext__()
+
+    async def aclose(self) -> None:
+        await self.rest.aclose()
+
+
+async def started(turn: Turn) -> Started:
     """The turn's chunks with the first one already produced, so that a bad request (a prompt
     longer than the context, say) fails as a 4xx before any response header is sent."""
     chunks = iterate_in_thread(turn.stream())
@@ -43,17 +77,7 @@ async def started(turn: Turn) -> AsyncIterator[Chunk]:
     except BaseException:
         await chunks.aclose()
         raise
-
-    async def with_first() -> AsyncIterator[Chunk]:
-        try:
-            if first is not None:
-                yield first
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await chunks.aclose()
-
-    return with_first()
+    return Started(first, chunks)
 
 
 def now_iso() -> str:
