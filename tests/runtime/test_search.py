@@ -114,7 +114,7 @@ def run(scripts: dict[tuple[int, int, int], list[str]], settings: SearchSettings
     def new_sampler(options: GenerationOptions, seed: int, temperature: float) -> ScriptedSampler:
         return ScriptedSampler(list(seeds.get(seed, [])))
 
-    def flags(line: str, last: bool) -> list[str]:
+    def flags(before: list[str], line: str, last: bool) -> list[str]:
         return ["dangling_end"] if line.split()[-1].strip(",") in DANGLING else []
 
     job = SearchJob(runtime, PROMPT, options, settings, flags, meter=METER, new_sampler=new_sampler)
@@ -219,3 +219,14 @@ def test_candidates_replay_the_chosen_history_and_the_final_chunk_reports_totals
 def test_every_token_is_fed_once_at_its_own_position(words):
     job = run({(0, 0, k): words for k in range(4)} | TAIL, SearchSettings(candidates=4, widen_candidates=8))
     assert job.finished  # ToyStep asserts positions: no gap, no overwrite
+
+
+def test_the_real_quality_filter_judges_a_line_with_the_lines_before_it():
+    from gemmaiku.runtime.search import quality_filter
+
+    flags = quality_filter("Write a Python function for Fibonacci numbers", "Answer in haiku.")
+    assert "dangling_end" in flags([], "the river and the", False)
+    assert "meta_talk" in flags([], "Three lines of five, then", False)
+    assert "repeated_line" in flags(["cold rain on the pond"], "cold rain on the pond", False)
+    assert "echo" in flags([], "a Python function for Fibonacci numbers", False)
+    assert flags(["cold rain on the pond"], "a frog waits for spring to come", False) == []

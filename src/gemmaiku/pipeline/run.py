@@ -160,15 +160,22 @@ def write_checked_modelfile(gguf: Path, path: Path) -> Path:
     return path
 
 
+SERVED_CANDIDATES = 4  # what the README's serving command uses: --guard gemmaiku=4
+
+
 def quick_check(modelfile: Path, count: int, say: Callable[[str], None]) -> dict[str, Any]:
-    """One prompt per adversarial category through the Modelfile's settings, scored 5-7-5."""
+    """One prompt per adversarial category, answered as served (search decoding with the
+    Modelfile's settings) and by the raw model alone; every haiku printed whole with its strict
+    and clean verdicts, then one line for each."""
+    from gemmaiku.evaluate.scoring import judge
     from gemmaiku.evaluate.suite import builtin_suite
     from gemmaiku.modelfile import load_modelfile
-    from gemmaiku.prosody import check_haiku
     from gemmaiku.runtime import Engine
+    from gemmaiku.runtime.guarded import GuardedEngine
 
     mf = load_modelfile(modelfile)
-    engine = Engine.from_modelfile(mf, {"seed": 7, "num_predict": 64})
+    engine = Engine.from_modelfile(mf, {"seed": 7})
+    arms = {f"served (search, K={SERVED_CANDIDATES})": GuardedEngine(engine, SERVED_CANDIDATES), "raw model": engine}
     prompts, seen = [], set()
     for prompt in builtin_suite():
         if prompt.category not in seen:
@@ -177,12 +184,27 @@ def quick_check(modelfile: Path, count: int, say: Callable[[str], None]) -> dict
     rows = []
     for prompt in prompts[:count]:
         messages = prompt.with_system(mf.system)
-        text = engine.generate(messages).text.strip()
-        verdict = check_haiku(text)
-        rows.append({"category": prompt.category, "prompt": prompt.text[:80], "reply": text, "ok": verdict.ok,
-                     "reasons": verdict.reasons})
-        say(f"   {'PASS' if verdict.ok else 'FAIL'} [{prompt.category}] {prompt.text[:50]!r} -> {text[:60]!r}")
+        say(f"   [{prompt.category}] {prompt.text[:70]!r}")
+        row: dict[str, Any] = {"category": prompt.category, "prompt": prompt.text[:80]}
+        for label, generator in arms.items():
+            started = time.perf_counter()
+            text = generator.generate(messages).text.strip()
+            seconds = time.perf_counter() - started
+            verdict = judge(text, prompt=prompt.text, system=mf.system)
+            key = "served" if label.startswith("served") else "raw"
+            row[key] = {"reply": text, "ok": verdict.ok, "clean": verdict.clean, "seconds": round(seconds, 2),
+                        "reasons": verdict.reasons, "flags": [f["kind"] for f in verdict.flags]}
+            marks = f"{'strict' if verdict.ok else 'NOT strict'}, {'clean' if verdict.clean else 'NOT clean'}"
+            why = "; ".join([*verdict.reasons[:2], *(f["kind"] for f in verdict.flags)])
+            say(f"     {label}: {marks} ({seconds:.1f} s){': ' + why if why else ''}")
+            for line in text.splitlines() or [""]:
+                say(f"       {line}")
+        row |= {"reply": row["served"]["reply"], "ok": row["served"]["ok"]}
+        rows.append(row)
     engine.unload()
-    passed = sum(r["ok"] for r in rows)
-    say(f"   quick check: {passed}/{len(rows)} replies are strict 5-7-5 haiku")
-    return {"passed": passed, "total": len(rows), "rows": rows}
+    summary = {key: {"strict": sum(r[key]["ok"] for r in rows), "clean": sum(r[key]["clean"] for r in rows)}
+               for key in ("served", "raw")}
+    total = len(rows)
+    say(f"   quick check: served {summary['served']['strict']}/{total} strict, {summary['served']['clean']}/{total}"
+        f" clean; raw model {summary['raw']['strict']}/{total} strict, {summary['raw']['clean']}/{total} clean")
+    return {"passed": summary["served"]["strict"], "total": total, "summary": summary, "rows": rows}

@@ -36,8 +36,8 @@ from gemmaiku.runtime.sampling import derive_seed, log_normalizer, make_sampler,
 GREEDY_SPREAD_TEMPERATURE = 0.7  # at temperature 0 the first candidate is greedy, the rest use this
 MIN_SEARCH_TOKENS = 64  # with a smaller num_predict there is no room to search: plain metered decoding
 
-# Why a line may not be chosen: (line text, is it the last line) -> the flags it raises.
-LineFilter = Callable[[str, bool], Sequence[str]]
+# Why a line may not be chosen: (the lines chosen before, the line, is it the last) -> its flags.
+LineFilter = Callable[[Sequence[str], str, bool], Sequence[str]]
 # A sampler chain for one candidate: (options, seed, temperature) -> sampler.
 SamplerFactory = Callable[[GenerationOptions, int, float], Any]
 
@@ -60,15 +60,23 @@ class SearchSettings:
         return 1 + max(self.candidates, self.widen_candidates) + (1 if self.widen_candidates else 0)
 
 
-def quality_filter(context: str) -> LineFilter:
-    """The per-line quality detectors (dangling end, fragment, non-words), with the words of the
-    prompt and system text (``context``) counted as words."""
-    from gemmaiku.prosody.quality import context_words, line_flags
+WHOLE_REPLY_KINDS = ("meta_talk", "echo", "repeated_line")  # flags that need the lines before
 
-    known = context_words(context)
 
-    def flags(line: str, last: bool) -> list[str]:
-        return [flag.kind for flag in line_flags(line, context_words=known, last=last)]
+def quality_filter(prompt: str, system: str = "") -> LineFilter:
+    """The quality metric's flags of a candidate line (gemmaiku.prosody.quality): dangling end,
+    fragment and non-words of the line itself, and meta-talk, echo and repetition given the lines
+    chosen before it, the prompt and the system text."""
+    from gemmaiku.prosody.quality import context_words, line_flags, quality_flags
+
+    known = context_words(prompt, system)
+
+    def flags(before: Sequence[str], line: str, last: bool) -> list[str]:
+        kinds = [flag.kind for flag in line_flags(line, context_words=known, last=last)]
+        partial = "\n".join([*before, line])
+        kinds += [flag.kind for flag in quality_flags(partial, prompt=prompt, system=system)
+                  if flag.line == len(before) and flag.kind in WHOLE_REPLY_KINDS]
+        return kinds
 
     return flags
 
@@ -249,7 +257,7 @@ class SearchJob(ChunkJob):
         target = self.settings.meter[self.line_index]
         for c in self.candidates:
             c.exact = c.break_token is not None and target in line_counts(c.text.strip())
-            c.flags = list(self.line_filter(c.text.strip(), self.last_line)) if c.exact else []
+            c.flags = list(self.line_filter(self.lines, c.text.strip(), self.last_line)) if c.exact else []
         self.alternatives += [c.summary() for c in self.candidates]
         qualified = [c for c in self.candidates if c.exact and not c.flags]
         if not qualified and self.round == 0 and self.settings.widen_candidates > 0:
@@ -348,7 +356,7 @@ class SearchEngine:
     """
 
     def __init__(self, engine: Engine, settings: SearchSettings | None = None,
-                 line_filter: Callable[[str], LineFilter] = quality_filter) -> None:
+                 line_filter: Callable[[str, str], LineFilter] = quality_filter) -> None:
         self.engine = engine
         self.settings = settings or SearchSettings()
         self.make_filter = line_filter
@@ -382,14 +390,17 @@ class SearchEngine:
             return
         load_s = self.engine.load()
         tokens = self.engine.prepare(messages, prompt)
-        context = prompt if prompt is not None else "\n".join(str(m.get("content", "")) for m in messages or [])
+        texts = {role: "\n".join(str(m.get("content", "")) for m in messages or [] if m.get("role") == role)
+                 for role in ("user", "system")}
+        if prompt is not None:
+            texts = {"user": prompt, "system": ""}
         runtime = self.engine.runtime
         assert runtime is not None
 
         def new_sampler(options: GenerationOptions, seed: int, temperature: float) -> Any:
             return make_sampler(runtime.model, options, seed, temperature=temperature)
 
-        job = SearchJob(runtime, tokens, options, self.settings, self.make_filter(context),
+        job = SearchJob(runtime, tokens, options, self.settings, self.make_filter(texts["user"], texts["system"]),
                         meter=Meter(vocab_info(runtime.model), self.settings.meter), new_sampler=new_sampler,
                         load_s=load_s)
         yield from self.engine.run(job)
