@@ -1,8 +1,8 @@
 """Export a Gemma 3 Hugging Face folder to GGUF for llama.cpp and Ollama.
 
-``export_gguf(model_dir, output, outtype)`` writes f32/f16/bf16/q8_0 with gguf-py (the same keys,
-tokenizer and tensors as llama.cpp's converter), and q4_k_m/q5_k_m/q6_k by quantizing a temporary
-F16 file with llama.cpp. ``inspect_gguf(path)`` summarises any GGUF.
+``export_gguf(model_dir, output, outtype)`` writes the float types and q8_0 with gguf-py (the same
+keys, tokenizer and tensors as llama.cpp's converter), and the K-quants by quantizing a temporary
+F16 file with llama.cpp (the table: export.outtypes). ``inspect_gguf(path)`` summarises any GGUF.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from pathlib import Path
 
 from gemmaiku.atomic import atomic_file
 from gemmaiku.export.inspect import inspect_gguf
-from gemmaiku.export.quantize import K_QUANTS, quantize_gguf
-from gemmaiku.export.writer import FLOAT_OUTTYPES, plan_export, write_gguf
+from gemmaiku.export.outtypes import FLOAT_OUTTYPES, OUTTYPES
+from gemmaiku.export.quantize import quantize_gguf
+from gemmaiku.export.writer import plan_export, write_gguf
 from gemmaiku.progress import progress_bars
-
-OUTTYPES: tuple[str, ...] = (*FLOAT_OUTTYPES, *K_QUANTS)
 
 __all__ = ["OUTTYPES", "export_gguf", "inspect_gguf", "quantize_gguf"]
 

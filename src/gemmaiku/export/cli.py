@@ -6,14 +6,15 @@ import json
 
 import click
 
-OUTTYPE_CHOICES = ["f32", "f16", "bf16", "q8_0", "q4_k_m", "q5_k_m", "q6_k"]
+from gemmaiku.export.outtypes import OUTTYPES
 
 
 @click.command("export")
 @click.argument("model_dir", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="The .gguf file to write.")
-@click.option("--outtype", type=click.Choice(OUTTYPE_CHOICES, case_sensitive=False), default="f16",
-              show_default=True, help="Tensor type of the 2-D weights (norms and 1-D tensors stay F32).")
+@click.option("--outtype", type=click.Choice(list(OUTTYPES), case_sensitive=False), default="f16",
+              show_default=True, help="Tensor type of the 2-D weights (norms and 1-D tensors stay F32). "
+              + "; ".join(f"{t.name}: {t.note}" for t in OUTTYPES.values() if t.note) + ".")
 @click.option("--name", default=None, help="general.name in the GGUF (default: the folder's name).")
 @click.option("--threads", type=int, default=None, help="Threads for llama.cpp's K-quant quantizer.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary of the written file.")
@@ -21,13 +22,13 @@ def export(model_dir: str, output: str, outtype: str, name: str | None, threads:
     """Write a Gemma 3 Hugging Face folder (base or fused) as a GGUF for llama.cpp/Ollama.
 
     \b
-    f32/f16/bf16/q8_0 are written directly with gguf-py; q4_k_m/q5_k_m/q6_k go through
-    llama.cpp's quantizer (llama-cpp-python) from a temporary F16 file.
+    Float types and q8_0 are written directly with gguf-py, K-quants by llama.cpp's quantizer
+    (llama-cpp-python) from a temporary F16 file.
 
     \b
     Examples:
       gemmaiku export "$(gemmaiku base)" -o gemma3-270m-f16.gguf
-      gemmaiku export runs/fused -o gemmaiku-q4_k_m.gguf --outtype q4_k_m
+      gemmaiku export artifacts/fused -o artifacts/gemmaiku-270m-q8_0.gguf --outtype q8_0
     """
     from gemmaiku.export import export_gguf, inspect_gguf
 
@@ -49,7 +50,7 @@ def inspect(gguf_file: str, show_tensors: bool, as_json: bool) -> None:
 
     \b
     Examples:
-      gemmaiku inspect gemmaiku-q4_k_m.gguf
+      gemmaiku inspect artifacts/gemmaiku-270m-f16.gguf
       gemmaiku inspect model.gguf --tensors
       gemmaiku inspect model.gguf --json | jq '.metadata["gemma3.context_length"]'
     """

@@ -13,13 +13,7 @@ from pathlib import Path
 
 from gemmaiku.atomic import atomic_file
 from gemmaiku.errors import GemmaikuError
-
-# --outtype -> name of llama.cpp's llama_ftype constant
-K_QUANTS: dict[str, str] = {
-    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
-    "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-    "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
-}
+from gemmaiku.export.outtypes import K_QUANTS, OUTTYPES
 
 
 def _silence_llama_log(llama_cpp) -> None:
@@ -51,7 +45,7 @@ def quantize_gguf(
     if not verbose:
         _silence_llama_log(llama_cpp)
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, K_QUANTS[outtype])
+    params.ftype = getattr(llama_cpp, OUTTYPES[outtype].llama_ftype)
     params.nthread = threads or min(os.cpu_count() or 1, 4)
     output = Path(output)
     with atomic_file(output) as tmp:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gemmaiku.base.convert import is_norm
 from gemmaiku.errors import GemmaikuError
 
 # Hugging Face names that never go into the GGUF.
@@ -25,11 +26,6 @@ class TensorPlan:
     qtype: object  # gguf.GGMLQuantizationType
     norm_shift: float
     rows: int | None  # keep only the first ``rows`` rows (embeddings beyond the vocabulary)
-
-
-def is_norm(gguf_name: str) -> bool:
-    # Gemma3RMSNorm computes x * (1 + w); llama.cpp stores 1 + w.
-    return gguf_name.endswith("_norm.weight")
 
 
 def weight_files(folder: Path) -> list[Path]:

@@ -16,16 +16,9 @@ from gemmaiku.base.convert import gguf_to_hf_names, read_gemma3_text_config
 from gemmaiku.chat import CHAT_TEMPLATE
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.export.metadata import ARCH, general_items, hparam_items
+from gemmaiku.export.outtypes import FLOAT_OUTTYPES, OUTTYPES
 from gemmaiku.export.tensors import TensorPlan, nbytes, plan_tensors, stream_tensors
 from gemmaiku.export.vocab import Vocab, read_vocab
-
-# --outtype -> (llama.cpp file type, tensor type for 2-D weights)
-FLOAT_OUTTYPES: dict[str, tuple[str, str]] = {
-    "f32": ("ALL_F32", "F32"),
-    "f16": ("MOSTLY_F16", "F16"),
-    "bf16": ("MOSTLY_BF16", "BF16"),
-    "q8_0": ("MOSTLY_Q8_0", "Q8_0"),
-}
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -67,7 +60,7 @@ def plan_export(folder: str | os.PathLike[str], outtype: str = "f16", name: str 
     folder = Path(folder)
     config = load_config(folder)
     vocab = read_vocab(folder, config.vocab_size)
-    file_type_name, qtype_name = FLOAT_OUTTYPES[outtype]
+    file_type_name, qtype_name = OUTTYPES[outtype].file_type, OUTTYPES[outtype].tensor_type
     tensors = plan_tensors(
         folder,
         n_blocks=config.num_hidden_layers,

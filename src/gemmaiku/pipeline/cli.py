@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from gemmaiku.export.outtypes import OUTTYPES
+
 
 @click.command()
 @click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=Path("artifacts"),
@@ -16,8 +18,8 @@ import click
 @click.option("--train", "do_train", is_flag=True, help="Train a new adapter on data/ instead (CPU: ~30 min).")
 @click.option("--epochs", type=float, help="With --train: epochs over the train split.")
 @click.option("--max-steps", type=int, help="With --train: stop after this many optimizer steps.")
-@click.option("--outtype", default="f16", show_default=True,
-              type=click.Choice(["f32", "f16", "bf16", "q8_0", "q4_k_m", "q5_k_m", "q6_k"]), help="GGUF type.")
+@click.option("--outtype", default="f16", show_default=True, type=click.Choice(list(OUTTYPES)),
+              help="GGUF type (gemmaiku export --help says which keep the fine-tune).")
 @click.option("--check", "check_prompts", default=9, show_default=True,
               help="Adversarial prompts for the final quick check (0 skips it).")
 @click.option("--force", is_flag=True, help="Redo every step even if its inputs are unchanged.")
