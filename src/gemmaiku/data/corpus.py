@@ -160,14 +160,24 @@ def _shape_problems(obj: object, *, require_category: bool) -> list[str]:
     if not isinstance(obj, dict):
         return [f"expected a JSON object, got {type(obj).__name__}"]
     problems = [f"unexpected key {key!r}" for key in obj if key not in ALLOWED_KEYS]
-    category = obj.get("category")
-    if category is None and require_category:
-        problems.append("missing 'category'")
-    elif category is not None and category not in CATEGORIES:
-        problems.append(f"unknown category {category!r} (one of: {', '.join(CATEGORIES)})")
-    messages = obj.get("messages")
+    problems += category_problems(obj.get("category"), required=require_category)
+    return problems + messages_problems(obj.get("messages"), last="assistant")
+
+
+def category_problems(category: object, *, required: bool) -> list[str]:
+    if category is None:
+        return ["missing 'category'"] if required else []
+    if category not in CATEGORIES:
+        return [f"unknown category {category!r} (one of: {', '.join(CATEGORIES)})"]
+    return []
+
+
+def messages_problems(messages: object, *, last: str) -> list[str]:
+    """Problems of a ``messages`` list: optional system first, then user/assistant alternating,
+    ending with a ``last`` turn ("assistant" for a conversation, "user" for a prompt)."""
     if not isinstance(messages, list) or not messages:
-        return [*problems, "'messages' must be a non-empty list"]
+        return ["'messages' must be a non-empty list"]
+    problems = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
             problems.append(
@@ -188,16 +198,12 @@ def _shape_problems(obj: object, *, require_category: bool) -> list[str]:
                 if message["role"] == "system"
                 else "roles must alternate user/assistant"
             )
-            problems.append(
-                f"turn {index + 1} is {message['role']!r}, expected {expected!r} ({where})"
-            )
-            break
-    else:
-        if not turns:
-            problems.append("no user/assistant turns")
-        elif turns[-1]["role"] != "assistant":
-            problems.append("the last turn must be the assistant's")
-    return problems
+            return [f"turn {index + 1} is {message['role']!r}, expected {expected!r} ({where})"]
+    if not turns:
+        return ["no user/assistant turns"]
+    if turns[-1]["role"] != last:
+        return [f"the last turn must be the {last}'s"]
+    return []
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str | None, str | None]]:
