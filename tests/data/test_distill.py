@@ -290,3 +290,17 @@ def test_cli_checks_a_distill_folder(corpus):
     assert result.exit_code == 1
     report = json.loads(result.output)
     assert report["problem_counts"] == {"leak (prompt)": 1}
+
+
+def test_cli_check_without_a_path_covers_the_distill_folder(corpus, monkeypatch):
+    from click.testing import CliRunner
+
+    from gemmaiku.cli import cli
+
+    _folder(corpus, [*GOOD, _prompt_row("q-2", VALID_PROMPT)])  # data/distill beside the splits
+    monkeypatch.chdir(corpus.parent)
+    result = CliRunner().invoke(cli, ["data", "check", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["path"] == "data" and report["distill"]["path"] == "data/distill"
+    assert report["distill"]["problem_counts"] == {"leak (prompt)": 1}
