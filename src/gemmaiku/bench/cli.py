@@ -1,4 +1,8 @@
-"""`gemmaiku bench`: benchmarks that write report folders (run them on a quiet machine)."""
+"""`gemmaiku bench`: benchmarks that write report folders (run them on a quiet machine).
+
+Run as ``python -m gemmaiku.bench.cli``, this module is the CLI's own start-up benchmark
+(gemmaiku.bench.startup).
+"""
 
 from __future__ import annotations
 
@@ -117,3 +121,9 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
     click.echo(f"report: {out}/report.md{' (partial: interrupted)' if partial else ''}", err=as_json)
     if partial:
         raise SystemExit(130)
+
+
+if __name__ == "__main__":
+    from gemmaiku.bench.startup import main
+
+    main()

@@ -9,12 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
+from gemmaiku.serve.admission import Admission
+from gemmaiku.serve.door import CheckedRoute
+from gemmaiku.serve.flow import begin, prepare, streamed, tool_headers, whole
+from gemmaiku.serve.limits import Limits
 from gemmaiku.serve.registry import Registry
-from gemmaiku.serve.schemas import OpenAIChatRequest
-from gemmaiku.serve.streaming import resolve_turn, started
+from gemmaiku.serve.schemas import OpenAIChatRequest, refuse_unsupported
 
 FINISH_REASONS = {"stop": "stop", "length": "length"}
 
@@ -24,11 +27,15 @@ def sse(obj: dict[str, Any] | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-def build_router(registry: Registry) -> APIRouter:
-    api = APIRouter(prefix="/v1")
+def error_event(message: str) -> bytes:
+    return sse({"error": {"message": message, "type": "server_error"}})
+
+
+def build_router(registry: Registry, limits: Limits, admission: Admission) -> APIRouter:
+    api = APIRouter(prefix="/v1", route_class=CheckedRoute)
 
     @api.get("/models")
-    def models() -> dict[str, Any]:
+    async def models() -> dict[str, Any]:
         created = int(time.time())
         return {"object": "list", "data": [
             {"id": name, "object": "model", "created": created, "owned_by": "gemmaiku"}
@@ -36,30 +43,29 @@ def build_router(registry: Registry) -> APIRouter:
         ]}
 
     @api.post("/chat/completions")
-    async def chat_completions(body: OpenAIChatRequest) -> Response:
+    async def chat_completions(body: OpenAIChatRequest, request: Request) -> Response:
+        refuse_unsupported(body)
         messages = [m.model_dump() for m in body.messages]
-        turn = resolve_turn(registry, body.model, messages, body.ollama_options(), body.response_format)
+        turn = await prepare(registry, limits, body.model, messages, body.ollama_options(), body.response_format)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         base = {"id": completion_id, "created": created, "model": body.model}
+        headers = {**turn.headers(), **tool_headers(body.tools)}
 
         def usage(last: Any) -> dict[str, int]:
             return {"prompt_tokens": last.prompt_tokens, "completion_tokens": last.generated_tokens,
                     "total_tokens": last.prompt_tokens + last.generated_tokens}
 
         route = {"gemmaiku_route": turn.decision.as_dict()} if turn.decision else {}
-        chunks = await started(turn)
+        reply = await begin(request, turn, admission)
         if not body.stream:
-            texts, last = [], None
-            async for chunk in chunks:
-                texts.append(chunk.text)
-                last = chunk
+            text, last = await whole(request, reply)
             return JSONResponse(base | {
                 "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(texts)},
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                              "finish_reason": FINISH_REASONS.get(last.finish_reason, "stop")}],
                 "usage": usage(last),
-            } | route, headers=turn.headers())
+            } | route, headers=headers)
 
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
@@ -69,7 +75,7 @@ def build_router(registry: Registry) -> APIRouter:
 
         async def events() -> AsyncIterator[bytes]:
             yield sse(delta({"role": "assistant", "content": ""}))
-            async for chunk in chunks:
+            async for chunk in reply.chunks:
                 if chunk.text:
                     yield sse(delta({"content": chunk.text}))
                 if chunk.done:
@@ -79,6 +85,6 @@ def build_router(registry: Registry) -> APIRouter:
                                           "usage": usage(chunk)})
             yield sse("[DONE]")
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=turn.headers())
+        return streamed(reply, events(), error_event, media_type="text/event-stream", headers=headers)
 
     return api
