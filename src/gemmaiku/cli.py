@@ -1,8 +1,8 @@
 """The `gemmaiku` command: a thin, lazily loaded front over one module per verb.
 
-Each verb lives with its stage (``gemmaiku/<stage>/cli.py``) and is imported only when run, so
-``gemmaiku --help`` and ``gemmaiku count`` start in a fraction of a second. Adding a verb is
-adding a row to ``COMMANDS``.
+Each verb lives with its stage (``gemmaiku/<stage>/cli.py``) and is imported only when run;
+``COMMANDS`` carries each verb's one-line summary, so ``gemmaiku --help`` imports no verb at all
+(``python -m gemmaiku.bench.cli`` measures the start-up). Adding a verb is adding a row.
 """
 
 from __future__ import annotations
@@ -16,24 +16,33 @@ import click
 from gemmaiku import __version__
 from gemmaiku.errors import GemmaikuError
 
-# verb -> "module:attribute" of a click command or group, in pipeline order.
-COMMANDS: dict[str, str] = {
-    "count": "gemmaiku.prosody.cli:count",
-    "check": "gemmaiku.prosody.cli:check",
-    "data": "gemmaiku.data.cli:data",
-    "base": "gemmaiku.base.cli:base",
-    "train": "gemmaiku.train.cli:train",
-    "fuse": "gemmaiku.fuse.cli:fuse",
-    "export": "gemmaiku.export.cli:export",
-    "inspect": "gemmaiku.export.cli:inspect",
-    "modelfile": "gemmaiku.modelfile.cli:modelfile",
-    "generate": "gemmaiku.runtime.cli:generate",
-    "serve": "gemmaiku.serve.cli:serve",
-    "webui": "gemmaiku.serve.webui_cli:webui",
-    "route": "gemmaiku.router.cli:route",
-    "eval": "gemmaiku.evaluate.cli:eval_group",
-    "bench": "gemmaiku.bench.cli:bench",
-    "pipeline": "gemmaiku.pipeline.cli:pipeline",
+# verb -> ("module:attribute" of a click command or group, its one-line summary), in pipeline
+# order. The summary is the command's first docstring line (a test keeps them equal), so that
+# `gemmaiku --help` lists every verb without importing any.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "count": ("gemmaiku.prosody.cli:count", "Count syllables in TEXT, word by word (every plausible count)."),
+    "check": ("gemmaiku.prosody.cli:check",
+              "Check that the haiku in FILE (or stdin) are strict 5-7-5 (and, with --quality, clean)."),
+    "data": ("gemmaiku.data.cli:data", "Build, check and describe the SFT corpus (data/)."),
+    "base": ("gemmaiku.base.cli:base", "Build the float32 Gemma 3 base model folder and print its path."),
+    "train": ("gemmaiku.train.cli:train", "Train a LoRA adapter that makes the base model answer in 5-7-5 haiku."),
+    "fuse": ("gemmaiku.fuse.cli:fuse", "Fuse a LoRA adapter (peft or mlx_lm) into its base model."),
+    "export": ("gemmaiku.export.cli:export",
+               "Write a Gemma 3 Hugging Face folder (base or fused) as a GGUF for llama.cpp/Ollama."),
+    "inspect": ("gemmaiku.export.cli:inspect", "Show a GGUF file's metadata and a summary of its tensors."),
+    "modelfile": ("gemmaiku.modelfile.cli:modelfile", "Lint, render and write Ollama Modelfiles."),
+    "generate": ("gemmaiku.runtime.cli:generate",
+                 "Generate a reply to PROMPT with MODEL (a .gguf file or a Modelfile)."),
+    "serve": ("gemmaiku.serve.cli:serve", "Serve MODELS (GGUF files or Modelfiles) with Ollama's and OpenAI's APIs."),
+    "webui": ("gemmaiku.serve.webui_cli:webui",
+              "Serve MODELS and open Open WebUI in front of them, offline, with one command."),
+    "route": ("gemmaiku.router.cli:route",
+              "Print whether TEXT goes to the haiku model or the prose model, and how sure the router is."),
+    "eval": ("gemmaiku.evaluate.cli:eval_group",
+             "Measure 5-7-5 adherence: adversarial suite, temperature sweep, ablations."),
+    "bench": ("gemmaiku.bench.cli:bench", "Benchmarks (timings for the docs; run them alone on a quiet machine)."),
+    "pipeline": ("gemmaiku.pipeline.cli:pipeline",
+                 "Base -> adapter -> fuse -> GGUF -> Modelfile -> quick adversarial check."),
 }
 
 
@@ -44,22 +53,14 @@ class LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module_name, attribute = target.split(":")
+        module_name, attribute = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module_name), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Short help from the docstring's first line without importing heavy modules twice.
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=70)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,9 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from gemmaiku.router.linear import Decision, LinearRouter
-from gemmaiku.router.policy import HAIKU, PROSE, is_background_task, routing_text
+from gemmaiku.router.policy import HAIKU, PROSE, RouteDecision, is_background_task, routing_text
 from gemmaiku.router.tasks import task_output
-from gemmaiku.serve.registry import RouteDecision
 
 SHIPPED_ROUTER = Path(__file__).parent / "shipped"
 

@@ -17,8 +17,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 HAIKU, PROSE = "haiku", "prose"
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Which served model a router chose, told to the client in a header and the final chunk;
+    optionally a grammar (runtime.grammar.Grammar) and option overrides for a structured reply."""
+
+    target: str
+    route: str
+    confidence: float
+    grammar: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"route": self.route, "model": self.target, "confidence": round(self.confidence, 4)}
 
 BACKGROUND_TASK = re.compile(
     r"###\s*Task:.*?(<chat_history>|###\s*Chat History|<conversation>)", re.IGNORECASE | re.DOTALL

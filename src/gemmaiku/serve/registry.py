@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.router.policy import RouteDecision
 from gemmaiku.runtime import Engine, GenerationOptions, Generator, options_from
 
 if TYPE_CHECKING:
@@ -24,21 +25,6 @@ def normalize_name(name: str) -> str:
     """Ollama names carry a tag; `gemmaiku` and `gemmaiku:latest` are the same model."""
     name = name.strip()
     return name if ":" in name else f"{name}:latest"
-
-
-@dataclass(frozen=True)
-class RouteDecision:
-    """Which served model a virtual model chose, told to the client in a header and final chunk;
-    optionally a grammar (GBNF) and option overrides for a structured reply."""
-
-    target: str
-    route: str
-    confidence: float
-    grammar: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"route": self.route, "model": self.target, "confidence": round(self.confidence, 4)}
 
 
 class VirtualModel(Protocol):

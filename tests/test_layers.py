@@ -1,0 +1,59 @@
+"""Layers run one way: a stage imports only stages below it, and light verbs load no web server."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gemmaiku"
+
+# The library stages, lowest first. A stage may import the shared top-level modules (errors,
+# atomic, chat, paths, progress, options) and stages of a lower rank, never one of its own rank
+# or above, nor an application (data, train, evaluate, bench, pipeline: unranked, they use all).
+RANK = {"prosody": 1, "base": 1, "fuse": 2, "export": 2, "modelfile": 2, "runtime": 3, "router": 4, "serve": 5}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {name.split(".")[1] for name in found if name.startswith("gemmaiku.") and name.count(".") >= 1}
+
+
+def test_library_stages_import_only_lower_stages():
+    shared = {p.stem for p in SRC.glob("*.py")}
+    wrong = []
+    for stage, rank in RANK.items():
+        for path in (SRC / stage).rglob("*.py"):
+            for target in _imports(path) - {stage} - shared:
+                if RANK.get(target, 99) >= rank:
+                    wrong.append(f"{path.relative_to(SRC)} imports gemmaiku.{target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _loaded_after(args: list[str]) -> set[str]:
+    code = ("import sys\nfrom gemmaiku.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('MODULES=' + ' '.join(sorted(sys.modules)), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          input="An old silent pond\nA frog jumps into the pond\nSplash! Silence again\n")
+    line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES="))
+    return set(line.removeprefix("MODULES=").split())
+
+
+def test_help_imports_no_verb():
+    loaded = _loaded_after(["--help"])
+    assert not {m for m in loaded if m.startswith("gemmaiku.") and m.count(".") >= 1} - {
+        "gemmaiku.cli", "gemmaiku.errors"}
+
+
+@pytest.mark.parametrize("args", [["count", "hello"], ["route", "write me a poem"], ["check", "-"]])
+def test_light_verbs_load_no_web_framework_or_llama_cpp(args):
+    loaded = _loaded_after(args)
+    assert not loaded & {"fastapi", "starlette", "uvicorn", "llama_cpp", "torch", "gemmaiku.serve"}
