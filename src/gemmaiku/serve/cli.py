@@ -105,6 +105,7 @@ def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
     import uvicorn
 
     from gemmaiku.serve.app import ServeSettings, create_app
+    from gemmaiku.serve.door import server_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     registry = build_registry(models, models_dirs, threads, with_smollm2=with_smollm2)
@@ -112,7 +113,7 @@ def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
     settings = ServeSettings(host=host, port=port, api_key=api_key, max_body_bytes=max_body,
                              models_dirs=list(registry.allowed_dirs))
     click.echo(f"gemmaiku: serving {', '.join(registry.names()) or 'no models yet'} on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(registry, settings), host=host, port=port, log_level="warning")
+    uvicorn.Server(server_config(create_app(registry, settings), host, port, settings.limits)).run()
 
 
 def add_guards_and_router(registry, guards: tuple[str, ...], router_targets: str | None) -> None:
