@@ -201,6 +201,9 @@ def served_from_modelfile(name: str, modelfile_path: Path, n_threads: int | None
 
 
 def served_from_modelfile_object(name: str, modelfile: Any, n_threads: int | None = None) -> ServedModel:
+    from gemmaiku.serve.checks import refuse_unsupported
+
+    refuse_unsupported(modelfile)  # ADAPTER, DRAFT...: refused rather than served without them
     engine = Engine.from_modelfile(modelfile, n_threads=n_threads)
     return ServedModel(
         name=name, path=engine.path, engine=engine, system=modelfile.system, template=modelfile.template,
