@@ -558,3 +558,14 @@ def test_storm_of_hostile_requests_leaves_the_server_as_it_was(stack):
     assert 500 not in statuses and len(statuses) == 3 * len(table)
     assert rss_mb() - before < 64
     assert stack.counts()["in_flight"] == 0 and stack.counts()["loaded"] <= LIMITS.max_loaded
+
+
+def test_9_a_modelfile_given_to_serve_with_adapter_is_refused(tmp_path):
+    from gemmaiku.errors import GemmaikuError
+    from gemmaiku.serve.registry import served_from_modelfile
+
+    gguf = write_tiny_gguf(tmp_path / "tiny.gguf")
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {gguf.name}\nADAPTER lora.gguf\n")
+    with pytest.raises(GemmaikuError, match="ADAPTER is not applied"):
+        served_from_modelfile("poet", modelfile)
