@@ -11,7 +11,7 @@ import pytest
 
 from gemmaiku.data.build import build_corpus
 from gemmaiku.data.check import check_corpus
-from gemmaiku.paths import REPO_ROOT
+from tests import REPO_ROOT
 
 DATA = REPO_ROOT / "data"
 MINIMUM = 2000

@@ -8,7 +8,7 @@ import json
 from gemmaiku.data.corpus import CATEGORIES
 from gemmaiku.data.distill import build_prompts
 from gemmaiku.data.distill_check import check_distill
-from gemmaiku.paths import REPO_ROOT
+from tests import REPO_ROOT
 
 DATA = REPO_ROOT / "data"
 DISTILL = DATA / "distill"

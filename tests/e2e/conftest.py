@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gemmaiku.paths import REPO_ROOT
+from tests import REPO_ROOT
 from tests.e2e.browser import CHROMEDRIVER, CHROMIUM
 
 HAIKU_ATTEMPTS = 4  # guarded generation: up to 4 samples until one is a valid 5-7-5

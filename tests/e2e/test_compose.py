@@ -9,8 +9,8 @@ import re
 
 import yaml
 
-from gemmaiku.paths import REPO_ROOT
 from gemmaiku.serve.webui import OFFLINE_ENV, TASK_ENV
+from tests import REPO_ROOT
 
 
 def compose() -> dict:

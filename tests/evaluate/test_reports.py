@@ -195,7 +195,7 @@ def test_builtin_suite_is_held_out_from_the_corpus():
     from pathlib import Path
 
     from gemmaiku.data.corpus import normalize_text, read_jsonl
-    from gemmaiku.paths import REPO_ROOT
+    from tests import REPO_ROOT
 
     sources = sorted(Path(REPO_ROOT / "data" / "sources").glob("*.jsonl"))
     if not sources:

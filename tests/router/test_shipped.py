@@ -12,7 +12,7 @@ from gemmaiku.router.train import ROUTER_DATA, data_hash, load_examples, split, 
 
 def test_shipped_router_was_trained_on_the_shipped_data():
     meta = json.loads((SHIPPED_ROUTER / "router.json").read_text())
-    assert meta["data_sha256"] == data_hash(ROUTER_DATA), "retrain: gemmaiku route --train"
+    assert meta["data_sha256"] == data_hash(ROUTER_DATA), "retrain: gemmaiku route --train --out DIR, then copy DIR over the shipped router"
 
 
 def test_labelled_set_is_large_and_balanced_enough():

@@ -8,17 +8,10 @@ from pathlib import Path
 
 import click
 
-from gemmaiku.paths import REPO_ROOT
-
 
 def default_data_dir() -> Path:
-    """The shipped corpus: ./data when run inside a checkout, else the repository's data/."""
-    here = Path("data")
-    return (
-        here
-        if (here / "sources").is_dir() or (here / "train.jsonl").is_file()
-        else REPO_ROOT / "data"
-    )
+    """The shipped corpus: data/ in the current folder (a checkout's root)."""
+    return Path("data")
 
 
 def _console():

@@ -41,7 +41,6 @@ from gemmaiku.data.distill import (
     set_files,
 )
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.paths import REPO_ROOT
 
 
 def is_distill_folder(path: Path) -> bool:
@@ -219,7 +218,7 @@ def stray_files(folder: Path) -> Iterator[Problem]:
 
 
 def default_corpus(folder: Path) -> Path:
-    return folder.parent if (folder.parent / "train.jsonl").is_file() else REPO_ROOT / "data"
+    return folder.parent if (folder.parent / "train.jsonl").is_file() else Path("data")
 
 
 def check_distill(

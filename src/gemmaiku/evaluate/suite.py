@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.paths import REPO_ROOT
 
-SUITE_FILE = Path(__file__).parent / "prompts" / "adversarial.jsonl"
-TEST_SPLIT = REPO_ROOT / "data" / "test.jsonl"
+SUITE_FILE = resources.files("gemmaiku.evaluate") / "prompts" / "adversarial.jsonl"  # package data
+TEST_SPLIT = Path("data") / "test.jsonl"  # the corpus, in a checkout's root (--test-split for another)
 
 # category -> what it tries
 SUITE_CATEGORIES: dict[str, str] = {

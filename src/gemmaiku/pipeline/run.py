@@ -12,9 +12,9 @@ from typing import Any
 
 from gemmaiku.atomic import write_text_atomic
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.paths import REPO_ROOT
 
-SHIPPED_ADAPTER = REPO_ROOT / "adapters" / "gemmaiku-270m"
+SHIPPED_ADAPTER = Path("adapters") / "gemmaiku-270m"  # in a checkout's root, where make run runs
+CORPUS = Path("data")
 GGUF_NAME = "gemmaiku-270m-{outtype}.gguf"
 
 
@@ -94,7 +94,8 @@ def run_pipeline(
         art.adapter = adapter or SHIPPED_ADAPTER
         say(f"2/5 adapter: {art.adapter}")
     if not (art.adapter / "adapter_config.json").is_file():
-        raise GemmaikuError(f"no adapter at {art.adapter} (pass --adapter DIR, or --train to train one)")
+        raise GemmaikuError(f"no adapter at {art.adapter} (run from the repository's root, pass --adapter DIR, "
+                             "or --train to train one)")
     art.seconds["adapter"] = round(time.perf_counter() - started, 2)
 
     started = time.perf_counter()
@@ -139,8 +140,8 @@ def train_adapter(base: Path, out: Path, train_args: dict[str, Any], say: Callab
     from gemmaiku.train.loop import train
 
     target = out / "adapter"
-    say(f"2/5 train: LoRA on {REPO_ROOT / 'data'} -> {target} (Ctrl-C keeps a usable checkpoint)")
-    config = TrainConfig(data=str(REPO_ROOT / "data"), base=str(base), out=str(target), **train_args)
+    say(f"2/5 train: LoRA on {CORPUS} -> {target} (Ctrl-C keeps a usable checkpoint)")
+    config = TrainConfig(data=str(CORPUS), base=str(base), out=str(target), **train_args)
     train(config, resume=(target / "checkpoint").is_dir(), keep_checkpoint=False)
     return target
 

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import click
 
+from gemmaiku.errors import GemmaikuError
+
 
 @click.command()
 @click.argument("text", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@click.option("--train", "do_train", is_flag=True, help="Retrain the shipped router on --data and report.")
+@click.option("--train", "do_train", is_flag=True, help="Train a router on --data, report, and save it to --out.")
 @click.option("--data", type=click.Path(path_type=Path, dir_okay=False), help="Labelled prompts (JSONL).")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Where --train writes the router.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Where --train writes the router (the shipped one is never overwritten).")
 def route(text: str | None, as_json: bool, do_train: bool, data: Path | None, out: Path | None) -> None:
     """Print whether TEXT goes to the haiku model or the prose model, and how sure the router is.
 
@@ -24,7 +27,7 @@ def route(text: str | None, as_json: bool, do_train: bool, data: Path | None, ou
     Examples:
       gemmaiku route "write me a poem about the sea"
       gemmaiku route "fix this python traceback" --json
-      gemmaiku route --train --data data/router/prompts.jsonl
+      gemmaiku route --train --data data/router/prompts.jsonl --out runs/router
     """
     if do_train:
         train_and_report(data, out, as_json)
@@ -41,11 +44,13 @@ def route(text: str | None, as_json: bool, do_train: bool, data: Path | None, ou
 
 
 def train_and_report(data: Path | None, out: Path | None, as_json: bool) -> None:
-    from gemmaiku.router.model import SHIPPED_ROUTER
     from gemmaiku.router.train import ROUTER_DATA, train_router
 
+    if out is None:
+        raise GemmaikuError("--train needs --out FOLDER (to ship the router, copy that folder over "
+                            "src/gemmaiku/router/shipped)")
     router, report = train_router(data or ROUTER_DATA)
-    folder = router.save(out or SHIPPED_ROUTER)
+    folder = router.save(out)
     if as_json:
         click.echo(json.dumps(report.to_dict() | {"saved": str(folder)}, indent=2))
         return

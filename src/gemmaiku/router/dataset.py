@@ -16,9 +16,8 @@ import random
 from pathlib import Path
 
 from gemmaiku.atomic import write_text_atomic
-from gemmaiku.paths import REPO_ROOT
 
-ROUTER_DIR = REPO_ROOT / "data" / "router"
+ROUTER_DIR = Path("data") / "router"  # in a checkout's root
 
 TASKS = {
     "task_title": [

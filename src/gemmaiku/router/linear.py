@@ -62,7 +62,7 @@ class LinearRouter:
         config_path, weights_path = folder / "router.json", folder / "router.safetensors"
         if not config_path.is_file() or not weights_path.is_file():
             raise GemmaikuError(f"no router in {folder} (expected router.json and router.safetensors; "
-                                "train one with `gemmaiku route --train`)")
+                                "train one with `gemmaiku route --train --out DIR`)")
         config = json.loads(config_path.read_text())
         spec = FeatureSpec.from_dict(config["features"])
         weights = load_file(str(weights_path))["weights"]

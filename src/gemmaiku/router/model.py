@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from gemmaiku.router.linear import Decision, LinearRouter
 from gemmaiku.router.policy import HAIKU, PROSE, RouteDecision, is_background_task, routing_text
 from gemmaiku.router.tasks import task_output
 
-SHIPPED_ROUTER = Path(__file__).parent / "shipped"
+SHIPPED_ROUTER = Path(str(resources.files("gemmaiku.router") / "shipped"))  # package data
 
 
 @lru_cache(maxsize=4)

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.paths import REPO_ROOT
 from gemmaiku.router.linear import LABELS, LinearRouter, train_linear
 
-ROUTER_DATA = REPO_ROOT / "data" / "router" / "prompts.jsonl"
+ROUTER_DATA = Path("data") / "router" / "prompts.jsonl"  # in a checkout's root
 HELD_OUT_PERCENT = 20
 
 
@@ -36,7 +35,8 @@ class Example:
 
 def load_examples(path: Path = ROUTER_DATA) -> list[Example]:
     if not path.is_file():
-        raise GemmaikuError(f"no router data at {path} (give --data PATH to a JSONL of text/label/kind)")
+        raise GemmaikuError(f"no router data at {path} (run from the repository's root, or give --data PATH "
+                            "to a JSONL of text/label/kind)")
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 
 from gemmaiku.errors import GemmaikuError
-from gemmaiku.paths import REPO_ROOT
 
 # Settings Open WebUI needs to start offline and fast (measured: ~14 s instead of ~70 s of hub
 # retries) and to use our server as its only Ollama.
@@ -56,7 +55,7 @@ TASK_ENV = {
 
 
 def find_webui_bin(explicit: str | None = None) -> Path:
-    candidates = [explicit, os.environ.get("OPEN_WEBUI_BIN"), str(REPO_ROOT / ".venv-webui" / "bin" / "open-webui"),
+    candidates = [explicit, os.environ.get("OPEN_WEBUI_BIN"), str(Path(".venv-webui") / "bin" / "open-webui"),
                   shutil.which("open-webui")]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
