@@ -57,3 +57,42 @@ def test_help_imports_no_verb():
 def test_light_verbs_load_no_web_framework_or_llama_cpp(args):
     loaded = _loaded_after(args)
     assert not loaded & {"fastapi", "starlette", "uvicorn", "llama_cpp", "torch", "gemmaiku.serve"}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the gemmaiku modules it imports anywhere (at the top or inside a function)."""
+    modules = {".".join(p.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                subs = {f"{node.module}.{alias.name}" for alias in node.names} & modules.keys()
+                deps |= subs or {node.module}  # `from package import submodule` needs the submodule
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path start -> ... -> start, if any."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in graph[node]:
+            if nxt == start:
+                return [*path, start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+@pytest.mark.parametrize("module", ["gemmaiku.data.build", "gemmaiku.data.check", "gemmaiku.modelfile.parser",
+                                    "gemmaiku.modelfile.prompt", "gemmaiku.router.model", "gemmaiku.cli"])
+def test_no_import_cycle_through(module):
+    graph = _module_graph()
+    cycle = _cycle_through(graph, module)
+    assert cycle is None, " -> ".join(cycle or [])

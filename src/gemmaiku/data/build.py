@@ -19,6 +19,7 @@ from pathlib import Path
 from gemmaiku.atomic import atomic_file, write_text_atomic
 from gemmaiku.data.check import (
     HaikuChecker,
+    content_hash,
     duplicate_problems,
     prosody_checker,
     statistics,
@@ -45,15 +46,6 @@ class BuildResult:
     manifest: dict
     problems: list[Problem]
     dropped: int
-
-
-def content_hash(folder: Path) -> str:
-    """sha256 of the ``sha256sum`` listing of the three split files (see ``HASH_RULE``)."""
-    listing = "".join(
-        f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}\n"
-        for name in SPLIT_FILES.values()
-    )
-    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
 def read_sources(sources: Path) -> tuple[list[Conversation], list[Problem], dict[str, dict]]:

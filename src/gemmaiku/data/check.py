@@ -7,6 +7,7 @@ source files (any ``*.jsonl``), or a single file, and returns a :class:`Report`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -191,10 +192,17 @@ def leak_problems(splits: dict[str, list[Conversation]]) -> list[Problem]:
     return problems
 
 
+def content_hash(folder: Path) -> str:
+    """sha256 of the ``sha256sum`` listing of the three split files (``data.build.HASH_RULE``)."""
+    listing = "".join(
+        f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}\n"
+        for name in SPLIT_FILES.values()
+    )
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
 def manifest_problems(folder: Path) -> list[Problem]:
     """MANIFEST.json (when present) must name the split files' current content hash."""
-    from gemmaiku.data.build import content_hash
-
     manifest_path = folder / "MANIFEST.json"
     if not manifest_path.is_file():
         return []
