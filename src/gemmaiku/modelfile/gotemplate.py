@@ -1269,7 +1269,3 @@ def parse_template(source: str) -> Template:
     """Parse Go template text; raises :class:`TemplateError` naming the template line."""
     return Template(source, _Parser(_lex(source), FUNCTIONS).parse())
 
-
-def render(source: str, data: Any) -> str:
-    """Parse and execute ``source`` with ``data`` as dot (and ``$``)."""
-    return parse_template(source).render(data)

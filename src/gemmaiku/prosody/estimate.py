@@ -184,10 +184,6 @@ def estimate(word: str) -> tuple[int, ...]:
     return _default().guess(word)[1]
 
 
-def estimate_primary(word: str) -> int:
-    """The single most likely count of an unknown lower-case alphabetic word."""
-    return _default().guess(word)[0]
-
 
 def analysable(word: str) -> bool:
     """Whether an unknown lower-case word is made of known parts (a stem and a suffix, a prefix

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,13 +123,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def main_loop(webui: WebUI) -> None:
-    try:
-        while webui.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("gemmaiku: stopping Open WebUI", file=sys.stderr)
-    finally:
-        webui.stop()
