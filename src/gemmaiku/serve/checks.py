@@ -52,17 +52,17 @@ def check_model_template(source: str | None, limits: Limits) -> None:
 
 
 def check_gguf(path: Path) -> None:
-    """Open a GGUF named by a client and check what serving it needs, before it is accepted."""
+    """Open a GGUF named by a client and check what serving and listing it need (the
+    architecture, tensors, and the metadata /api/tags shows), before it is accepted."""
     from gemmaiku.base.gguf_io import open_gguf
-    from gemmaiku.serve.registry import gguf_details
 
     gguf_file = open_gguf(path)
-    architecture = gguf_file.metadata.get("general.architecture")
+    metadata = gguf_file.metadata
+    architecture = metadata.get("general.architecture")
     if not isinstance(architecture, str) or not architecture:
         raise GemmaikuError(f"{path.name} has no general.architecture (not a model GGUF)")
     if not gguf_file.tensors:
         raise GemmaikuError(f"{path.name} has no tensors (not a model GGUF)")
-    try:
-        gguf_details(path)
-    except (TypeError, ValueError) as exc:
-        raise GemmaikuError(f"{path.name} has unreadable metadata: {exc}") from None
+    for key in ("general.file_type", f"{architecture}.context_length"):
+        if key in metadata and not isinstance(metadata[key], int):
+            raise GemmaikuError(f"{path.name}: {key} is {metadata[key]!r}, not an integer (damaged GGUF)")
