@@ -60,7 +60,7 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
 
     \b
     Examples:
-      gemmaiku bench throughput artifacts/gemmaiku-q4_k_m.gguf --threads 2 --out reports/throughput
+      gemmaiku bench throughput artifacts/gemmaiku-270m-f16.gguf --threads 2 --out reports/throughput
       gemmaiku bench throughput model.gguf --layers raw,webui --webui-url http://127.0.0.1:8080 \\
         --webui-email admin@example.com --webui-password secret
     """
