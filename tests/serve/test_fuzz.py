@@ -1,4 +1,8 @@
-"""Property-based fuzzing: random and malformed requests never produce a 5xx or kill the server."""
+"""Property-based fuzzing: random and malformed requests never produce a 5xx or kill the server.
+
+The second generator is the hostile-client review's (tests/serve/test_hostile.py): lone
+surrogates and NULs in every text, template and schema bombs, Modelfiles with instructions the
+server cannot honour, out-of-range and mistyped values, any content type."""
 
 import json
 
@@ -6,6 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gemmaiku.bench.hostile import DEEP_TEMPLATE, TEMPLATE_BOMB
 from gemmaiku.serve import create_app
 
 ENDPOINTS = [
@@ -71,3 +76,61 @@ def test_server_still_answers_after_the_storm(fake_registry):
     reply = client.post("/api/chat", json={"model": "haiku", "stream": False,
                                            "messages": [{"role": "user", "content": "still there?"}]})
     assert reply.status_code == 200 and reply.json()["done"] is True
+
+
+# -- hostile generators ----------------------------------------------------------------------
+nasty_text = st.lists(st.sampled_from(["\ud800", "\udfff", "\x00", "a", " ", "é", "\u2028", "{{", "}}"]),
+                      max_size=6).map("".join) | st.text(max_size=20)
+templates = st.sampled_from([TEMPLATE_BOMB, DEEP_TEMPLATE, "{{ .Prompt", '{{ printf "%2000000d" 1 }}',
+                             "{{ range 1000000 }}{{ end }}", '{{ $x := "ab" }}{{ range 40 }}{{ $x = print $x $x }}{{ end }}',
+                             "(" * 2000, "{{ .Prompt }}"]) | nasty_text
+formats = st.sampled_from([
+    {"type": "array", "items": {"type": "integer"}, "minItems": 2_000_000}, {"type": "array", "maxItems": 10**6},
+    {"type": "string", "pattern": "a{100000}"}, {"type": "string", "maxLength": 10**12}, "json", "xml", {},
+    {"type": "object", "properties": {"a": {"type": "string"}}}, json.loads('{"items":' * 90 + "{}" + "}" * 90),
+]) | json_values
+modelfiles = st.sampled_from([
+    "FROM haiku\nADAPTER lora.gguf\n", "FROM haiku\nDRAFT small.gguf\n", "FROM haiku\nTEMPLATE {{ .Prompt\n",
+    "FROM tiny\x00.gguf\n", "FROM haiku\n" + "MESSAGE user hi\n" * 20_000, "FROM haiku\nSYSTEM \ud800\n",
+    f'FROM haiku\nTEMPLATE """{DEEP_TEMPLATE}"""\n',
+]) | nasty_text
+hostile_messages = st.lists(st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant"]), "content": nasty_text},
+    optional={"images": st.sampled_from([[], ["aGk="], None])}), max_size=3)
+hostile = st.fixed_dictionaries({"model": st.sampled_from(["haiku", "haiku\x00", "\ud800"]) | nasty_text}, optional={
+    "messages": hostile_messages, "prompt": nasty_text, "system": nasty_text, "template": templates,
+    "format": formats, "response_format": st.fixed_dictionaries({"type": st.just("json_schema"), "json_schema":
+                                                                 st.fixed_dictionaries({"schema": formats})}),
+    "modelfile": modelfiles, "from": nasty_text | st.sampled_from(["haiku", "tiny.gguf"]),
+    "stream": st.sampled_from([True, False, "yes", 1, None]), "raw": st.sampled_from([True, "yes"]),
+    "options": st.dictionaries(st.sampled_from(["num_predict", "temperature", "stop", "\ud800", "clé"]),
+                               st.sampled_from([True, -1, 0, 3, 1e300, "3", None, ["\ud800"]]), max_size=3),
+    "max_tokens": st.sampled_from([-1, 0, 1, True, 2**70, "5"]), "n": st.sampled_from([1, 2, True]),
+    "keep_alive": st.sampled_from([0, "0s", "5m", -1, "forever", True, "1h30m"]),
+    "tools": st.sampled_from([[], [{"type": "function", "function": {"name": "f"}}]]),
+    "tool_choice": st.sampled_from(["auto", "required", {"type": "function"}]), "think": st.booleans(),
+    "adapters": st.sampled_from([{}, {"a.gguf": "sha256:0"}]), "destination": nasty_text, "source": nasty_text,
+})
+content_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", None])
+
+
+def test_hostile_requests_never_get_a_5xx(fake_registry):
+    client = TestClient(create_app(fake_registry), raise_server_exceptions=False)
+    sent = []
+
+    @settings(max_examples=600, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(endpoint=st.sampled_from([e for e in ENDPOINTS if e[0] != "GET"]), body=hostile,
+           content_type=content_types)
+    def one_request(endpoint, body, content_type):
+        method, path = endpoint
+        headers = {"content-type": content_type} if content_type else {}
+        response = client.request(method, path, content=json.dumps(body).encode(), headers=headers)
+        sent.append(response.status_code)
+        assert response.status_code < 500, (method, path, body, response.text)
+        if response.status_code >= 400 and method != "HEAD":
+            assert "error" in response.json()
+
+    one_request()
+    assert len(sent) >= 500 and 400 in sent and 200 in sent
+    assert client.get("/api/tags").status_code == 200
