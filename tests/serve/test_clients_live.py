@@ -1,6 +1,7 @@
 """The official `ollama` and `openai` Python clients against a live server with real GGUFs."""
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 
@@ -130,3 +131,45 @@ def test_client_that_disconnects_stops_its_generation(live_url, live_registry):
         engine.stream = real_stream
     assert record["closed"], "the generation was not closed after the client went away"
     assert record["tokens"] < 4000
+
+
+@pytest.mark.parametrize("path,limit", [("/api/chat", "options"), ("/v1/chat/completions", "max_tokens")])
+def test_client_that_leaves_a_non_streamed_request_stops_it(live_url, live_registry, path, limit):
+    """stream: false (the OpenAI clients' default) sends nothing until the end: the server must
+    watch for the client leaving, stop the generation and free the engine's slot."""
+    from gemmaiku.bench.hostile import connect, request_bytes
+
+    engine = live_registry.get("smol").engine
+    record = {"tokens": 0, "closed": False}
+    real_stream = engine.stream
+
+    def spied_stream(*args, **kwargs):
+        try:
+            for chunk in real_stream(*args, **kwargs):
+                record["tokens"] = chunk.generated_tokens
+                yield chunk
+        except GeneratorExit:
+            record["closed"] = True
+            raise
+
+    engine.stream = spied_stream
+    body = {"model": "smol", "stream": False, "messages": [{"role": "user", "content": "Write forever."}]}
+    body |= {"options": {"num_predict": 4000, "temperature": 0.0}} if limit == "options" else {"max_tokens": 4000}
+    try:
+        with connect(live_url) as sock:
+            sock.sendall(request_bytes("POST", path, json.dumps(body).encode()))
+            deadline = time.monotonic() + 120
+            while record["tokens"] < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        while not record["closed"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while engine.counts()["active"] + engine.counts()["waiting"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        engine.stream = real_stream
+    assert record["closed"] and record["tokens"] < 4000, record
+    assert engine.counts()["active"] == engine.counts()["waiting"] == 0
+    reply = httpx.post(f"{live_url}/api/chat", timeout=120, json={
+        "model": "smol", "stream": False, "options": {"num_predict": 4},
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert reply.status_code == 200 and reply.json()["done"]
