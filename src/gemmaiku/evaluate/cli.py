@@ -105,7 +105,7 @@ def eval_group() -> None:
 @click.option("--target", "-t", "target_spec", required=True, help="What to evaluate (see `gemmaiku eval --help`).")
 @_prompt_options
 @click.option("--guard", type=click.IntRange(0), default=0, show_default=True,
-              help="Guarded generation: up to N samples until one is 5-7-5 (0: off).")
+              help="Guarded generation as serve --guard does it (gguf: targets; N candidates per line; 0: off).")
 @click.option("--worst", "worst_k", type=click.IntRange(0), default=8, show_default=True, help="Worst replies shown.")
 @_shared
 def adversarial(target_spec: str, prompts_file: Path | None, include_test_split: bool, test_split_path: Path | None,
@@ -117,7 +117,7 @@ def adversarial(target_spec: str, prompts_file: Path | None, include_test_split:
 
     \b
     Examples:
-      gemmaiku eval adversarial -t gguf:artifacts/gemmaiku-q4_k_m.gguf -n 3 --out reports/adv-q4
+      gemmaiku eval adversarial -t gguf:artifacts/gemmaiku-270m-f16.gguf -n 3 --out reports/adversarial
       gemmaiku eval adversarial -t ollama:http://127.0.0.1:11434/gemmaiku --system none --include-test-split
       gemmaiku eval adversarial -t gguf:model.gguf --category jailbreak --per-category 5 --guard 4
     """
@@ -163,7 +163,7 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
 
     \b
     Examples:
-      gemmaiku eval sweep -t gguf:artifacts/gemmaiku-q4_k_m.gguf --per-category 2 --out reports/sweep
+      gemmaiku eval sweep -t gguf:artifacts/gemmaiku-270m-f16.gguf --per-category 2 --out reports/sweep
       gemmaiku eval sweep -t gguf:model.gguf --mode continuous --turns 6 --conversations 8 --temperatures 0.2,0.8,1.4
     """
     from gemmaiku.evaluate.suite import resolve_system
@@ -202,7 +202,7 @@ def sweep(target_spec: str, prompts_file: Path | None, include_test_split: bool,
 @click.option("--q8", help="Q8_0 GGUF of the same fused model.")
 @click.option("--q5", help="Q5_K_M GGUF of the same fused model (optional).")
 @click.option("--q4", help="Q4_K_M GGUF of the same fused model.")
-@click.option("--guard", type=click.IntRange(0), default=4, show_default=True, help="Attempts in the guarded arm (0: skip it).")
+@click.option("--guard", type=click.IntRange(0), default=4, show_default=True, help="Candidates per line in the guarded arm (0: skip it).")
 @click.option("--category", "categories", multiple=True, help="Only these suite categories.")
 @click.option("--per-category", type=click.IntRange(1), default=5, show_default=True, help="Suite prompts per category.")
 @click.option("--include-test-split", is_flag=True, help="Add the corpus test split.")
@@ -220,8 +220,8 @@ def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None,
 
     \b
     Example:
-      gemmaiku eval ablate --base base.gguf --f16 gemmaiku-f16.gguf --q8 gemmaiku-q8_0.gguf \\
-        --q4 gemmaiku-q4_k_m.gguf -n 2 --out reports/ablate
+      gemmaiku eval ablate --base gemma3-270m-f16.gguf --f16 artifacts/gemmaiku-270m-f16.gguf \\
+        --q8 artifacts/gemmaiku-270m-q8_0.gguf --q4 artifacts/gemmaiku-270m-q4_k_m.gguf -n 2 --out reports/ablate
     """
     from gemmaiku.evaluate.ablate import plan, run_ablation, write_ablation
     from gemmaiku.evaluate.targets import open_target

@@ -17,9 +17,9 @@ def modelfile() -> None:
 
     \b
     Examples:
-      gemmaiku modelfile write --from out/gemmaiku.gguf -o out/Modelfile
-      gemmaiku modelfile lint out/Modelfile --strict
-      gemmaiku modelfile render out/Modelfile --prompt "autumn rain"
+      gemmaiku modelfile write --from artifacts/gemmaiku-270m-f16.gguf -o artifacts/Modelfile
+      gemmaiku modelfile lint artifacts/Modelfile --strict
+      gemmaiku modelfile render artifacts/Modelfile --prompt "autumn rain"
     """
 
 
@@ -137,8 +137,8 @@ def write(gguf: Path, output: Path, system: str | None, as_json: bool) -> None:
 
     \b
     Examples:
-      gemmaiku modelfile write --from out/gemmaiku.gguf -o out/Modelfile
-      ollama create gemmaiku -f out/Modelfile
+      gemmaiku modelfile write --from artifacts/gemmaiku-270m-f16.gguf -o artifacts/Modelfile
+      ollama create gemmaiku -f artifacts/Modelfile
     """
     from gemmaiku.chat import DEFAULT_SYSTEM_PROMPT
     from gemmaiku.modelfile.lint import lint_modelfile

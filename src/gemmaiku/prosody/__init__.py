@@ -10,7 +10,7 @@ True
 >>> verdict.strict, verdict.clean, [(f.kind, f.line, f.text) for f in verdict.flags]
 (True, False, [('dangling_end', 0, 'the'), ('dangling_end', 1, 'the')])
 
-Heavy work (loading CMUdict, ~0.5 s) happens on the first lookup, not at import.
+CMUdict is read on the first lookup, not at import, from a disk cache (prosody.lexicon).
 """
 
 from gemmaiku.prosody.haiku import (

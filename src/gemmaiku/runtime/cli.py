@@ -57,7 +57,7 @@ def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[st
 
     \b
     Example:
-      gemmaiku generate artifacts/gemmaiku-f16.gguf "Explain recursion" -o temperature=0.6
+      gemmaiku generate artifacts/gemmaiku-270m-f16.gguf "Explain recursion" -o temperature=0.6
       gemmaiku generate artifacts/Modelfile "Is the sky blue?" --json
     """
     from gemmaiku.modelfile.prompt import modelfile_conversation

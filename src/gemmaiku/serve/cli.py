@@ -85,7 +85,7 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
 @click.option("--router", "router_targets", metavar="HAIKU,PROSE",
               help="Add the virtual model 'gemmaiku-router' choosing between two served models.")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=N",
-              help="Guarded generation for a model: up to N samples until one is a valid 5-7-5 haiku.")
+              help="Guarded generation for a GGUF model: search decoding, N candidates per line.")
 def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
           models_dirs: tuple[Path, ...], threads: int | None, max_body: int, with_smollm2: bool,
           router_targets: str | None, guards: tuple[str, ...]) -> None:
