@@ -22,3 +22,19 @@ def test_unknown_verb_is_one_line(capsys):
     with pytest.raises(SystemExit) as info:
         main(["coutn"])
     assert info.value.code == 2 and "No such command 'coutn'" in capsys.readouterr().err
+
+
+def test_docs_cli_md_is_the_commands_own_help():
+    from gemmaiku.cli import reference
+    from tests import REPO_ROOT
+
+    assert (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == reference(), (
+        "docs/cli.md drifted from the commands' help: python -m gemmaiku.cli > docs/cli.md")
+
+
+def test_every_command_has_an_example():
+    from gemmaiku.cli import reference
+
+    sections = reference().split("\n## ")[1:]
+    missing = [s.splitlines()[0] for s in sections if "Example" not in s and "Commands:" not in s]
+    assert not missing, missing
