@@ -197,7 +197,7 @@ def test_check_quality_not_strict_is_not_clean() -> None:
 
 
 def test_check_quality_prompt_gives_context() -> None:
-    haiku = "Zorblax hums at dawn\nthe little robot wakes up\nsteam writes on the pane\n"
+    haiku = "zorblax hums at dawn\nthe little robot wakes up\nsteam writes on the pane\n"  # lower case: capitalised it is a name
     flagged = json.loads(invoke(["check", "--quality", "--json", "-"], input=haiku).output)
     assert flagged["quality"]["kinds"] == ["non_word"]
     known = invoke(["check", "--quality", "--json", "--prompt", "Tell me about Zorblax", "-"], input=haiku)

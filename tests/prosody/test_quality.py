@@ -89,7 +89,7 @@ def test_dangling_table_is_closed_class_only() -> None:
     ("line", "expected"),
     [
         ("the kettle boils kettl", ["fragment"]),  # a word cut off
-        ("on the ice-", ["fragment"]),  # cut at a hyphen
+        ("on the ice-", ["dangling_end", "fragment"]),  # cut at a hyphen: the phrase goes on
         ("the kettle boils", []),
         ("doomscrolling all night", []),  # known parts: a real word the dictionary lacks
         ("the GPUs hum at 3am", []),  # acronym, number
@@ -187,3 +187,36 @@ def test_never_raises_on_odd_input() -> None:
     for text in ["", "\n\n", "—", "!!!", "😀 😀", "a" * 500, "'''", "- - -", "3.14159"]:
         quality_flags(text)
         line_flags(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "last", "expected"),
+    [
+        ("A cat sleeping — no", False, ["dangling_end"]),  # determiner waiting for its noun
+        ("so does a starfish. But no;", False, []),  # an answer, completed by the semicolon
+        ("the same way she walked when she", False, ["dangling_end"]),  # subject pronoun
+        ("she says goodbye, like:", True, ["dangling_end"]),  # a colon that announces nothing
+        ("the old clock says this:", False, []),  # ...when the next line is there
+        ("Two falls on May", False, []),  # a capitalised modal inside the line is a name
+        ("Kanpai, then: the train", False, []),  # names are words
+        ("Aotearoa", True, []),
+        ("the kettle boils three litres", True, []),  # British spelling
+        ("the colour of the centre", True, []),
+        ("docstring.に通itäten", True, ["fragment"]),  # decoding debris glued to a word
+        ("the number.ującego", True, ["fragment"]),
+        ("folded like a bookeeper", True, ["fragment"]),  # boo + keeper is no word
+    ],
+)
+def test_refinements(line: str, last: bool, expected: list[str]) -> None:
+    assert kinds(line, last=last) == expected
+
+
+def test_repeat_cut_short_and_poem_topic() -> None:
+    system = "You are Gemmaiku. You answer every message with one haiku: three lines of five"
+    reply = f"{system}\nWrite about rain.\nYou are Gemmaiku. You answer every message"
+    found = {(f.kind, f.line) for f in quality_flags(reply, system=system)}
+    assert ("repeated_line", 2) in found and ("repeated_line", 1) not in found
+    # a poem request's topic may be restated; the same words from another prompt are an echo
+    haiku = "A kite caught in a tree —\nthe branches stretch like a spring\non the mossy patch"
+    assert quality_flags(haiku, prompt="Please write a short haiku about a kite caught in a tree.") == []
+    assert [f.kind for f in quality_flags(haiku, prompt="Describe a kite caught in a tree.")] == ["echo"]

@@ -91,10 +91,14 @@ class Estimator:
     known words; ``primary`` (word -> count of the first pronunciation) picks the best guess."""
 
     def __init__(
-        self, lexicon: Mapping[str, tuple[int, ...]], primary: Mapping[str, int] | None = None
+        self,
+        lexicon: Mapping[str, tuple[int, ...]],
+        primary: Mapping[str, int] | None = None,
+        min_compound: int = MIN_PART,
     ):
         self.lexicon = lexicon
         self.primary = primary or {}
+        self.min_compound = min_compound  # shortest half of a compound
         self.guess = lru_cache(maxsize=100_000)(self._guess)
 
     def _known(self, word: str) -> Guess | None:
@@ -150,7 +154,8 @@ class Estimator:
         return None
 
     def _compound(self, word: str) -> Guess | None:
-        for cut in range(len(word) - MIN_PART, MIN_PART - 1, -1):
+        shortest = self.min_compound
+        for cut in range(len(word) - shortest, shortest - 1, -1):
             if cut < MIN_PART + 1 and len(word) - cut < MIN_PART + 1:
                 continue  # two three-letter halves are mostly coincidences (rub + bed)
             left, right = self._part(word[:cut]), self._part(word[cut:])
@@ -185,7 +190,18 @@ def estimate(word: str) -> tuple[int, ...]:
 
 
 
+WORD_COMPOUND_PART = 4  # for telling words from fragments: boo + keeper is not "bookeeper"
+
+
+@lru_cache(maxsize=1)
+def _strict() -> Estimator:
+    from gemmaiku.prosody.lexicon import cmu_primary_table, cmu_table
+
+    return Estimator(cmu_table(), cmu_primary_table(), min_compound=WORD_COMPOUND_PART)
+
+
 def analysable(word: str) -> bool:
     """Whether an unknown lower-case word is made of known parts (a stem and a suffix, a prefix
-    and a word, two words): a real word the dictionary lacks (doomscrolling), not a fragment."""
-    return _default()._analyse(word) is not None
+    and a word, two words of four letters or more): a real word the dictionary lacks
+    (doomscrolling), not a fragment or a misspelling (waikana, bookeeper)."""
+    return _strict()._analyse(word) is not None

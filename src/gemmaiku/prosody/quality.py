@@ -26,6 +26,7 @@ strict check and the clean verdict.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -38,9 +39,11 @@ KINDS = ("dangling_end", "fragment", "non_word", "meta_talk", "echo", "repeated_
 LINE_KINDS = ("dangling_end", "fragment", "non_word")  # what line_flags can raise
 
 # When a listed word can end a phrase after all: "never"; "stop" when a full stop, question
-# mark, exclamation mark, semicolon or colon follows it; "end" also when it ends the poem.
+# mark, exclamation mark or semicolon follows it (a colon too, except at the end of the poem,
+# where it announces what never comes: "goodbye, like:"); "end" also when it ends the poem.
 COMPLETES = ("never", "stop", "end")
-STOPS = frozenset(".!?;:")
+STOPS = frozenset(".!?;")
+ANNOUNCES = frozenset(":")
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,14 @@ DANGLING: tuple[Closed, ...] = (
     _closed("an article", "never", "a an the"),
     _closed("a possessive determiner", "never", "my your its our their whose thy"),
     _closed("a determiner", "never", "every"),
+    _closed("a determiner waiting for its noun", "stop", "no"),  # "no / sun"; "But no;" is whole
+    _closed("a subject pronoun waiting for its verb", "stop", "i he she we they"),
     _closed("a coordinating conjunction", "never", "and or nor but"),
     _closed("a subordinating conjunction", "never",
             "because although unless whereas whether whilst if than as until till"),
     _closed("a preposition that needs its object", "stop",
             "of to from with into onto upon at for toward towards via per amid amidst among "
-            "amongst unto despite during versus against"),
+            "amongst unto despite during versus against like"),
     _closed("a modal waiting for its verb", "end", "can could will would shall should may might must"),
     _closed("an intensifier waiting for its word", "never", "very"),
 )  # fmt: skip
@@ -74,21 +79,23 @@ DANGLING_WORDS: dict[str, Closed] = {w: row for row in DANGLING for w in row.wor
 # ("*here it's", "*yes, I'm"), and a possessive 's waits for its noun ("the lake's").
 CLITIC = Closed("a contracted auxiliary or possessive", "never", frozenset())
 CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d")
+CUT = Closed("a word cut at its hyphen", "never", frozenset())
 
 POEM_WORDS = r"(haikus?|poems?|verses?|stanzas?)"
 # (topic, what the reply says, what in the prompt asks about it): meta-talk is only flagged
-# when the prompt did not raise the topic itself.
+# when the prompt did not raise the topic itself. A prompt that merely names a haiku ("haiku
+# mode disabled") has not asked about lines or syllables.
 META: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (topic, re.compile(said), re.compile(asked))
     for topic, said, asked in (
         ("syllables", r"\bsyllables?\b|\b5\s*[-/,]\s*7\s*[-/,]\s*5\b|\bfive[-, ]+seven[-, ]+(and )?five\b",
          r"syllab|5\s*-\s*7\s*-\s*5|\bcount"),
-        ("the poem's form",
-         rf"\b{POEM_WORDS}\b|\b(three|3|two|2) lines\b|\blines? of (five|seven|5|7)\b"
-         r"|\b(first|second|third|last|next|final) line\b",
-         rf"\b{POEM_WORDS}\b|\blines?\b|\bform\b"),
+        ("the poem's lines",
+         r"\b(three|3|two|2) lines\b|\blines? of (five|seven|5|7)\b|\b(first|second|third|last|next|final) line\b",
+         r"\blines?\b|\bsyllab|\bform\b|\bstructure\b"),
+        ("the poem itself", rf"\b{POEM_WORDS}\b", rf"\b{POEM_WORDS}\b"),
         ("being a bot",
-         r"\bas an ai\b|\b(ai|language) model\b|\bchat ?bot\b|\bgemmaiku\b"
+         r"\bas an ai\b|\b(ai|language) model\b|\bchat ?bot\b|\bi('m| am)\b.*\bgemmaiku\b|\bmy name is gemmaiku\b"
          r"|\bi('m| am) (a|an|just a|just an|only a|only an) (bot|ai|assistant|machine|program|model)\b",
          r"\b(bot|ai|model|assistant|gemmaiku|gemma|who are you|what are you)\b"),
         ("its instructions",
@@ -96,7 +103,11 @@ META: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
          r"\b(instructions?|prompt|rules?)\b"),
     )
 )  # fmt: skip
+# A request for a poem about something: its topic ("a kite caught in a tree") is the poem's
+# subject, so restating it is not an echo.
+POEM_REQUEST = re.compile(rf"\b{POEM_WORDS}\b.{{0,40}}\b(about|on|of|for)\b|^{POEM_WORDS}\s*:", re.IGNORECASE)
 ECHO_WORDS = 5  # this many words in a row copied from the prompt or system text is an echo
+ECHO_LINE_WORDS = 3  # copied words a line must hold to be flagged
 SHOWN = 40  # characters of a span quoted in a flag's text
 
 
@@ -138,8 +149,9 @@ class QualityVerdict:
 
 
 def _words(text: str) -> list[str]:
-    """Lower-cased word and number tokens of ``text``, as the syllable counter cuts them."""
-    return [m.group().lower() for m in TOKEN_RE.finditer(fold(text)) if m.lastgroup != "symbol"]
+    """Lower-cased word and number tokens of ``text``, as the syllable counter cuts them, without
+    quotes around them ('The library ...' and The library are the same words)."""
+    return [w for m in TOKEN_RE.finditer(fold(text)) if m.lastgroup != "symbol" and (w := m.group().lower().strip("'"))]
 
 
 def context_words(*texts: str) -> frozenset[str]:
@@ -153,40 +165,72 @@ def context_words(*texts: str) -> frozenset[str]:
     return frozenset(out)
 
 
+# British spellings the (American) dictionary lacks, as (pattern, American replacement).
+BRITISH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), american)
+    for pattern, american in (
+        (r"([bt])re(s|d)?$", r"\1er\2"),  # litre, centres, fibre
+        (r"our(s|ed|ing|ful)?$", r"or\1"),  # colour, flavours
+        (r"is(e|es|ed|ing|ation|ations)$", r"iz\1"),  # realise, organisation
+        (r"ll(ed|ing|er|ers)$", r"l\1"),  # travelled, cancelling
+        (r"ogue(s)?$", r"og\1"),  # catalogue
+    )
+)
+
+
+def is_name(token: str) -> bool:
+    """A capitalised word (Kanpai, Aotearoa, Baikal's): a name, which no lexicon holds them all."""
+    return len(token) > 1 and token[0].isupper() and token[1].islower()
+
+
+def _mixed_scripts(token: str) -> bool:
+    """Latin letters glued to wide (CJK) characters: decoding debris, not a word (に通itäten)."""
+    latin = any("a" <= ch.lower() <= "z" for ch in token)
+    return latin and any(unicodedata.east_asian_width(ch) in "WF" for ch in token)
+
+
 @lru_cache(maxsize=100_000)
 def is_word(token: str) -> bool:
-    """Whether a word token (as written) is an English word: in the lexicon, made of known
-    parts (hyphens, camelCase, a stem and a clitic, a stem and a suffix, two words), an
-    acronym, or in a script the lexicon does not cover."""
+    """Whether a word token (as written) is a word: in the lexicon (or in British spelling),
+    made of known parts (hyphens, camelCase, a stem and a clitic, a stem and a suffix, two
+    words), a name, an acronym, or in a script the lexicon does not cover."""
     lower = token.lower().strip("'")
     if not lower or cmu_counts(lower) is not None:
         return True
+    if any(cmu_counts(p.sub(american, lower)) for p, american in BRITISH if p.search(lower)):
+        return True
     if "-" in lower:
-        return all(is_word(part) for part in lower.split("-") if part)
+        return all(is_word(part) for part in token.strip("'").split("-") if part)
     if "'" in lower:  # the lake's, goin', could've: the stem decides
-        return is_word(lower.split("'")[0]) if lower.split("'")[0] else True
-    if "." in lower:  # e.g, U.S, end.start
-        return all(len(p) == 1 or is_word(p) for p in lower.split(".") if p)
+        stem = token.strip("'").split("'")[0]
+        return is_word(stem) if stem else True
+    if "." in lower:  # e.g, U.S, end.start; not a word glued to debris (number.ującego)
+        return all(len(p) == 1 or (p.isascii() and is_word(p)) for p in token.split(".") if p)
     bare = token.strip("'")
     if bare.isupper() and len(bare) >= 2:  # GPU, NSFW: acronyms are words
         return True
+    if is_name(bare):
+        return True
     camel = CAMEL_PARTS.findall(bare)
-    if len(camel) > 1 and "".join(camel) == bare:  # ChatGPT, OpenAI
+    if len(camel) > 1 and "".join(camel) == bare:  # iPhone, macOS
         return all(is_word(part) for part in camel)
     if not lower.isascii():  # kana, hanzi, accented loanwords: not ours to judge
-        return True
+        return not _mixed_scripts(bare)
     return analysable(lower)
 
 
-def _dangling(word: str, tail: str, last: bool) -> Closed | None:
-    """The closed class that leaves the line hanging on ``word``, or None."""
+def _dangling(word: str, tail: str, last: bool, first: bool) -> Closed | None:
+    """The closed class that leaves the line hanging on ``word``, or None. A capitalised word
+    inside the line is a name ("on May", "Will"), not a closed-class word."""
+    if not first and is_name(word) and not word.startswith("I'"):
+        return None
     lower = word.lower().replace("\u2019", "'")
     row = DANGLING_WORDS.get(lower)
     if row is None and lower.endswith(CLITICS) and len(lower) > 2:
         row = CLITIC
     if row is None:
         return None
-    stopped = any(ch in STOPS for ch in tail)
+    stopped = any(ch in STOPS or (ch in ANNOUNCES and not last) for ch in tail)
     if (row.completes == "stop" and stopped) or (row.completes == "end" and (stopped or last)):
         return None
     return row
@@ -212,11 +256,11 @@ def line_flags(line: str, *, context_words: frozenset[str] = frozenset(), last: 
     word, tail = final.group(), text[final.end():]
     ends_line = not any(ch.isalnum() for ch in tail)
     if ends_line:
-        row = _dangling(word, tail, last)
+        cut = tail.startswith("-") and not tail.startswith("--")  # "sixty- / two", "ice-"
+        row = CUT if cut else _dangling(word, tail, last, first=len(matches) == 1)
         if row is not None:
             flags.append(Flag("dangling_end", index, word,
                               f'the line ends on "{word}" ({row.name}), which cannot end a phrase'))
-        cut = tail.startswith("-") and not tail.startswith("--")
         if cut or (word.lower().strip("'") not in context_words and not is_word(word)):
             shown = word + ("-" if cut else "")
             flags.append(Flag("fragment", index, shown, f'the line ends on "{shown}", which is not a whole word'))
@@ -241,25 +285,39 @@ def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
 
 
 def _echoes(lines: list[str], prompt: str, system: str) -> list[Flag]:
-    """Runs of ECHO_WORDS words copied from the prompt or the system text (across line breaks
-    too); each line holding part of a run is flagged once."""
-    sources = [(name, _ngrams(_words(text), ECHO_WORDS)) for name, text in (("prompt", prompt), ("system", system))]
+    """Runs of ECHO_WORDS words copied from the prompt or the system text, across line breaks
+    too; a line is flagged when it holds ECHO_LINE_WORDS of the copied words (or all of its
+    own), so a line that merely starts where a copied run ends is not."""
+    texts = (("prompt", "" if POEM_REQUEST.search(prompt) else prompt), ("system", system))
+    sources = [(name, _ngrams(_words(text), ECHO_WORDS)) for name, text in texts]
     tokens = [(i, w) for i, ln in enumerate(lines) for w in _words(ln)]
     words = [w for _, w in tokens]
-    flagged: dict[int, Flag] = {}
+    copied: dict[int, tuple[str, str]] = {}  # token position -> (source, the run's text)
     for start in range(len(words) - ECHO_WORDS + 1):
         gram = tuple(words[start:start + ECHO_WORDS])
         source = next((name for name, grams in sources if gram in grams), None)
-        if source is None:
-            continue
-        span = " ".join(gram)[:SHOWN]
-        for i, _ in tokens[start:start + ECHO_WORDS]:
-            flagged.setdefault(i, Flag("echo", i, span, f'copies "{span}" from the {source} text'))
-    return [flagged[i] for i in sorted(flagged)]
+        if source is not None:
+            for pos in range(start, start + ECHO_WORDS):
+                copied.setdefault(pos, (source, " ".join(gram)[:SHOWN]))
+    flags = []
+    for i in range(len(lines)):
+        mine = [pos for pos, (line, _) in enumerate(tokens) if line == i]
+        hits = [pos for pos in mine if pos in copied]
+        if hits and len(hits) >= min(ECHO_LINE_WORDS, len(mine)):
+            source, span = copied[hits[0]]
+            flags.append(Flag("echo", i, span, f'copies "{span}" from the {source} text'))
+    return flags
 
 
-def _line_key(line: str) -> str:
-    return " ".join(_words(line))
+REPEAT_PREFIX = 4  # a line cut short repeats an earlier one when it is its first words, this many or more
+
+
+def _repeats(words: list[str], earlier: list[str]) -> bool:
+    """The same words, or one line the start of the other (a repeat cut short)."""
+    if words == earlier:
+        return True
+    short, long = sorted((words, earlier), key=len)
+    return len(short) >= REPEAT_PREFIX and long[: len(short)] == short
 
 
 def poem_lines(reply: str) -> list[str]:
@@ -273,16 +331,16 @@ def quality_flags(reply: str, *, prompt: str = "", system: str = "") -> list[Fla
     lines = poem_lines(reply)
     known = context_words(prompt, system)
     flags: list[Flag] = []
-    seen: set[str] = set()
+    seen: list[list[str]] = []
     for i, line in enumerate(lines):
         flags += line_flags(line, context_words=known, last=i == len(lines) - 1, index=i)
         meta = _meta(line, prompt, i)
         if meta:
             flags.append(meta)
-        key = _line_key(line)
-        if key and key in seen:
+        words = _words(line)
+        if words and any(_repeats(words, earlier) for earlier in seen):
             flags.append(Flag("repeated_line", i, line[:SHOWN], "repeats an earlier line"))
-        seen.add(key)
+        seen.append(words)
     flags += _echoes(lines, prompt, system)
     order = {k: n for n, k in enumerate(KINDS)}
     return sorted(flags, key=lambda f: (-1 if f.line is None else f.line, order[f.kind]))
