@@ -7,7 +7,7 @@ export GEMMAIKU_HOME ?= $(HOME)/.cache/gemmaiku
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean webui-venv webui e2e e2e-deps chromium
+.PHONY: run test lint venv clean webui-venv webui e2e e2e-deps chromium go
 
 venv: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/gemmaiku pipeline
 
-test: $(STAMP) e2e-deps
+test: $(STAMP) e2e-deps go
 	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest
 
@@ -49,6 +49,17 @@ $(WEBUI_STAMP):
 	$(WEBUI_VENV)/bin/python -m pip install open-webui==0.12.4 selenium
 	$(WEBUI_VENV)/bin/open-webui --help >/dev/null
 	touch $(WEBUI_STAMP)
+
+# Debian's Go toolchain (apt-get, once): the Modelfile template tests compare our renderer with
+# Go's own text/template (tests/modelfile/test_modelfile_go_parity.py), which skips without it.
+go:
+	@if command -v go >/dev/null; then \
+	  echo "go: $$(go version)"; \
+	else \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends golang-go; \
+	fi
+	@command -v go >/dev/null || { echo "go: install failed (apt-get install golang-go)"; exit 1; }
 
 # Debian's chromium and its driver for the e2e test (apt-get, once; no browser download).
 chromium:

@@ -1,7 +1,8 @@
 """Optional: render templates with Go's own text/template and compare, where Go is installed.
 
 The harness in gotext/ builds the data as Ollama does (a map; messages as pointers to a
-struct; missingkey=zero). Skipped without a Go toolchain; CI does not need one.
+struct; missingkey=zero). `make test` installs Debian's golang-go, so CI runs it; elsewhere it
+skips without a Go toolchain.
 """
 
 from __future__ import annotations
