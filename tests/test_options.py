@@ -90,3 +90,16 @@ def test_ranges_read_well():
     assert OPTIONS["temperature"].describe_range() == "0 to 5"
     assert OPTIONS["stop"].describe_range() == "up to 16 non-empty strings"
     assert OPTIONS["temperature"].check(math.nan) == "temperature is NaN"
+
+
+def test_the_cli_reads_options_by_the_table():
+    from gemmaiku.runtime.cli import parse_option_pairs
+
+    assert parse_option_pairs(("temperature=0.6", "stop=a", "stop=<end_of_turn>", "top_k=5")) == {
+        "temperature": 0.6, "stop": ["a", "<end_of_turn>"], "top_k": 5}
+    with pytest.raises(GemmaikuError, match=r"unknown option 'tempreature' .*did you mean temperature\?"):
+        parse_option_pairs(("tempreature=1",))
+    with pytest.raises(GemmaikuError, match="top_k must be an integer, not 'many'"):
+        parse_option_pairs(("top_k=many",))
+    with pytest.raises(GemmaikuError, match="unknown option 'num_gpu'"):  # Ollama's, but not a runtime option here
+        parse_option_pairs(("num_gpu=1",))

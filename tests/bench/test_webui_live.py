@@ -27,7 +27,7 @@ def webui(tmp_path):
         pytest.skip("Open WebUI is not installed")
     engine = FakeEngine()
     registry = Registry([tmp_path])
-    registry.add(ServedModel(name="gemmaiku", path=write_tiny_gguf(tmp_path / "tiny.gguf"), engine=engine))  # type: ignore[arg-type]
+    registry.add(ServedModel(name="gemmaiku", path=write_tiny_gguf(tmp_path / "tiny.gguf"), engine=engine))
     with LiveServer(registry) as url:
         ui = start_webui(url, port=free_port(), data_dir=tmp_path / "webui-data", log_path=tmp_path / "webui.log",
                          extra_env={"ENABLE_TITLE_GENERATION": "false", "ENABLE_TAGS_GENERATION": "false",

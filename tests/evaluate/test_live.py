@@ -21,7 +21,7 @@ MESSAGES = [{"role": "system", "content": "Answer in haiku."}, {"role": "user", 
 def fake_server(tmp_path: Path):
     engine = FakeEngine()
     registry = Registry([tmp_path])
-    registry.add(ServedModel(name="haiku", path=write_tiny_gguf(tmp_path / "tiny.gguf"), engine=engine))  # type: ignore[arg-type]
+    registry.add(ServedModel(name="haiku", path=write_tiny_gguf(tmp_path / "tiny.gguf"), engine=engine))
     with LiveServer(registry) as url:
         yield url, engine
 

@@ -126,7 +126,7 @@ def write_tiny_gguf(path: Path, arch: str = "gemma3") -> Path:
 def fake_registry(tmp_path: Path) -> Registry:
     gguf_path = write_tiny_gguf(tmp_path / "tiny.gguf")
     registry = Registry([tmp_path])
-    registry.add(ServedModel(name="haiku", path=gguf_path, engine=FakeEngine(),  # type: ignore[arg-type]
+    registry.add(ServedModel(name="haiku", path=gguf_path, engine=FakeEngine(),
                              system="Answer in haiku.", parameters={"temperature": 0.6, "stop": ["<end_of_turn>"]}))
     return registry
 

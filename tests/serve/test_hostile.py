@@ -110,7 +110,7 @@ def stack(tmp_path: Path):
     engines = {"haiku": FakeEngine(), "slow": SlowEngine(), "beat": SlowEngine(heartbeat=True),
                "broken": SlowEngine(fail_with=RuntimeError("secret: /etc/shadow is mode 0640"))}
     for name, engine in engines.items():
-        registry.add(ServedModel(name=name, path=gguf, engine=engine))  # type: ignore[arg-type]
+        registry.add(ServedModel(name=name, path=gguf, engine=engine))
     registry.add(FakeRouter())
     settings = ServeSettings(max_body_bytes=MAX_BODY, limits=LIMITS)
     server = LiveServer(registry, settings)
@@ -196,7 +196,7 @@ def test_1_5_7_version_answers_while_blocking_work_runs(stack, monkeypatch, work
 
 def test_7_version_answers_while_a_model_loads(stack):
     slow_load = SlowEngine(tokens=3, gate=threading.Event())
-    stack.registry.add(ServedModel(name="heavy", path=stack.gguf, engine=slow_load))  # type: ignore[arg-type]
+    stack.registry.add(ServedModel(name="heavy", path=stack.gguf, engine=slow_load))
     entered = threading.Event()
     original = slow_load.load
 
@@ -349,7 +349,7 @@ def test_4_an_internal_error_is_a_500_with_an_id_logged_once(stack, caplog):
 
 def test_4_an_error_mid_stream_ends_the_stream_with_an_error_line(stack):
     engine = SlowEngine(tokens=5, fail_with=None)
-    stack.registry.add(ServedModel(name="flaky", path=stack.gguf, engine=engine))  # type: ignore[arg-type]
+    stack.registry.add(ServedModel(name="flaky", path=stack.gguf, engine=engine))
     original = engine.stream
 
     def flaky(*args: Any, **kwargs: Any):
@@ -428,7 +428,7 @@ def test_7_keep_alive_zero_unloads_and_bad_keep_alive_is_a_400(stack):
 
 def test_7_a_full_queue_is_a_503(stack):
     slow_load = SlowEngine(tokens=3, gate=threading.Event())
-    stack.registry.add(ServedModel(name="heavy", path=stack.gguf, engine=slow_load))  # type: ignore[arg-type]
+    stack.registry.add(ServedModel(name="heavy", path=stack.gguf, engine=slow_load))
     results: list[int] = []
     threads = [threading.Thread(target=lambda: results.append(stack.post("/api/chat", chat("heavy")).status_code))
                for _ in range(2)]

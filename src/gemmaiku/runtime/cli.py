@@ -5,27 +5,36 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from gemmaiku.errors import GemmaikuError
 
 
-def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
-    options: dict[str, object] = {}
+def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``-o NAME=VALUE`` pairs as typed options: NAME from Ollama's option table (gemmaiku.options),
+    VALUE read the way a Modelfile's PARAMETER value is; ``-o stop=...`` may repeat."""
+    from gemmaiku.modelfile.parameters import parse_value
+    from gemmaiku.modelfile.parser import suggest_parameter
+    from gemmaiku.options import OPTIONS, RUNTIME
+
+    options: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
             raise GemmaikuError(f"bad option {pair!r} (write -o name=value, e.g. -o temperature=0.6)")
+        if name not in RUNTIME:
+            hint = suggest_parameter(name) or " (gemmaiku modelfile params lists the options)"
+            raise GemmaikuError(f"unknown option {name!r} in -o {pair}{hint}")
         try:
-            parsed: object = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        if key == "stop":
-            options.setdefault("stop", [])
-            options["stop"].append(str(parsed))  # type: ignore[union-attr]
+            value = parse_value(name, text)
+        except GemmaikuError as exc:
+            raise GemmaikuError(f"bad option -o {pair}: {exc}") from None
+        if OPTIONS[name].type == "list":
+            options.setdefault(name, []).extend(value)
         else:
-            options[key] = parsed
+            options[name] = value
     return options
 
 
