@@ -1,4 +1,9 @@
-"""Where Gemmaiku keeps its caches and artifacts."""
+"""Where Gemmaiku keeps its caches.
+
+Nothing in the package resolves paths through its own source tree (an installed wheel has none):
+package data is read with ``importlib.resources``, and the project's data (``data/``,
+``adapters/``) is found in the current folder, a checkout's root, or passed with an option.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import os
 import threading
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 _HASH_LOCK = threading.Lock()
 
 

@@ -20,9 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gemmaiku.paths import REPO_ROOT
-
-LABELS = REPO_ROOT / "tests" / "prosody" / "data" / "quality_labels.jsonl"
+LABELS = Path("tests") / "prosody" / "data" / "quality_labels.jsonl"  # in a checkout's root (--labels)
 
 
 def read_labels(path: Path) -> list[dict[str, Any]]:
