@@ -96,3 +96,16 @@ def test_no_import_cycle_through(module):
     graph = _module_graph()
     cycle = _cycle_through(graph, module)
     assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_nothing_in_the_package_resolves_paths_through_its_source_tree():
+    """An installed wheel has no checkout around it: package data goes through importlib.resources."""
+    found = [f"{path.relative_to(SRC)}" for path in SRC.rglob("*.py") if "__file__" in path.read_text(encoding="utf-8")]
+    assert not found, found
+
+
+def test_package_data_is_found_as_resources():
+    from gemmaiku.evaluate.suite import builtin_suite
+    from gemmaiku.router.model import SHIPPED_ROUTER, load_router
+
+    assert len(builtin_suite()) >= 100 and load_router(SHIPPED_ROUTER).decide("write me a poem").label
