@@ -1,7 +1,7 @@
 """Benchmark of the haiku quality metric: each detector's precision and recall on hand-labelled
 lines, and the speed of the per-line detectors.
 
-    python -m gemmaiku.bench.quality [--labels FILE] [--errors K] [--json]
+    python -m gemmaiku.bench.quality [--labels FILE] [--errors K] [--without-arm ARM] [--json]
 
 The labels file has one JSON object per line of a real reply: ``prompt``, ``system``, the full
 ``reply``, the 0-based ``line`` index (among the reply's non-empty lines), its ``text``, and
@@ -89,17 +89,18 @@ def reply_scores(rows: Sequence[dict[str, Any]], predicted: Sequence[set[str]]) 
 
 
 def speed(rows: Sequence[dict[str, Any]], repeat: int = 20) -> float:
-    """Mean microseconds per ``line_flags`` call over the labelled lines (warm caches)."""
+    """Mean CPU microseconds per ``line_flags`` call over the labelled lines (warm caches; CPU
+    time of this process, so other load on a shared machine does not inflate it)."""
     from gemmaiku.prosody.quality import context_words, line_flags
 
     calls = [(r["text"], context_words(r.get("prompt", ""), r.get("system") or "")) for r in rows]
     for text, known in calls:
         line_flags(text, context_words=known)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(repeat):
         for text, known in calls:
             line_flags(text, context_words=known)
-    return (time.perf_counter() - start) / (repeat * len(calls)) * 1e6 if calls else 0.0
+    return (time.process_time() - start) / (repeat * len(calls)) * 1e6 if calls else 0.0
 
 
 def errors(rows: Sequence[dict[str, Any]], predicted: Sequence[set[str]], k: int) -> list[str]:
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gemmaiku.bench.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, default=LABELS, help=f"labelled lines (default {LABELS})")
     parser.add_argument("--errors", type=int, default=0, metavar="K", help="show K disagreements per kind")
+    parser.add_argument("--without-arm", action="append", default=[], metavar="ARM",
+                        help="leave out the rows of this arm (e.g. 'base + system prompt'); repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     from gemmaiku.errors import GemmaikuError
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = read_labels(args.labels)
     except GemmaikuError as exc:
         raise SystemExit(f"gemmaiku: error: {exc}") from None
+    rows = [r for r in rows if r.get("arm") not in args.without_arm]
     predicted = predictions(rows)
     table, reply = scores(rows, predicted), reply_scores(rows, predicted)
     micros = speed(rows)
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"{len(rows)} labelled lines in {reply['replies']} replies ({args.labels})\n")
     print(markdown(table, reply))
-    print(f"\nline_flags: {micros:.1f} µs per line (mean over the labelled lines, warm caches)")
+    print(f"\nline_flags: {micros:.1f} µs of CPU per line (mean over the labelled lines, warm caches)")
     for line in errors(rows, predicted, args.errors):
         print(line)
 
