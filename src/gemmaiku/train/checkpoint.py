@@ -1,4 +1,6 @@
-"""Checkpoints: adapter + optimizer + scheduler + RNG + progress, written atomically.
+"""Checkpoints: trained weights + optimizer + scheduler + RNG + progress, written atomically.
+
+The weights are the peft adapter (LoRA mode) or the decoder blocks' tensors (full mode).
 
 ``OUT/checkpoint/`` always holds the latest complete checkpoint: it is written in a temporary
 folder and renamed into place, so a crash or a second Ctrl-C during the save keeps the last one.
@@ -33,7 +35,12 @@ def save(out: Path, model, optimizer, scheduler, progress: Progress, config: dic
     import torch
 
     with atomic_dir(out / CHECKPOINT) as tmp:
-        model.save_pretrained(tmp)
+        if config.get("train_mode", "lora") == "full":
+            from gemmaiku.train.full import save_blocks
+
+            save_blocks(model, tmp, config["base"])
+        else:
+            model.save_pretrained(tmp)
         torch.save(
             {
                 "optimizer": optimizer.state_dict(),
@@ -60,19 +67,25 @@ def load_state(out: Path) -> tuple[Progress, dict]:
     return Progress(**state["progress"]), state["config"]
 
 
-def restore(out: Path, model, optimizer, scheduler) -> None:
-    """Load adapter weights, optimizer, scheduler and RNG states from ``out/checkpoint``."""
+def restore(out: Path, model, optimizer, scheduler, train_mode: str = "lora") -> None:
+    """Load weights, optimizer, scheduler and RNG states from ``out/checkpoint``."""
     import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     folder = out / CHECKPOINT
-    weights = load_file(folder / "adapter_model.safetensors")
-    result = set_peft_model_state_dict(model, weights)
-    if getattr(result, "unexpected_keys", None):
-        raise GemmaikuError(
-            f"checkpoint in {folder} does not fit this model (start afresh without --resume)"
-        )
+    if train_mode == "full":
+        from gemmaiku.train.full import load_blocks
+
+        load_blocks(model, folder)
+    else:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        weights = load_file(folder / "adapter_model.safetensors")
+        result = set_peft_model_state_dict(model, weights)
+        if getattr(result, "unexpected_keys", None):
+            raise GemmaikuError(
+                f"checkpoint in {folder} does not fit this model (start afresh without --resume)"
+            )
     blob = torch.load(folder / TENSORS, weights_only=False)
     optimizer.load_state_dict(blob["optimizer"])
     scheduler.load_state_dict(blob["scheduler"])

@@ -1,4 +1,4 @@
-"""`gemmaiku train`: LoRA SFT of a Gemma 3 base on the corpus' train split."""
+"""`gemmaiku train`: LoRA (or full-block) SFT of a Gemma 3 base on the corpus' train split."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from gemmaiku.train.config import ALL_PROJECTIONS, SCHEDULES, TrainConfig
+from gemmaiku.train.config import (
+    ALL_PROJECTIONS,
+    MATMUL_PRECISIONS,
+    SCHEDULES,
+    TRAIN_MODES,
+    TrainConfig,
+)
+
+LOSS_CHOICES = ("full", "selected", "fused")  # gemmaiku.train.loss.LOSSES, without importing torch
 
 _DEFAULTS = TrainConfig(data="", base="", out="")
 
@@ -106,6 +114,65 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
     default=None,
     help="CPU threads for torch [torch's default]; 1 is faster when other work shares the cores.",
 )
+@click.option(
+    "--train-mode",
+    type=click.Choice(TRAIN_MODES),
+    default=_DEFAULTS.train_mode,
+    show_default=True,
+    help="lora: adapters on --target-modules; full: every weight of the decoder blocks "
+    "(embeddings and final norm frozen), saved as model_blocks.safetensors.",
+)
+@click.option(
+    "--init-weights",
+    default=None,
+    help="Full mode: start from this full run's block weights (the twin of --init-adapter).",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(LOSS_CHOICES),
+    default=_DEFAULTS.loss,
+    show_default=True,
+    help="Head: logits at target positions only (selected), the same with its gradient made in "
+    "one pass (fused, exact), or at every position (full, the reference).",
+)
+@click.option(
+    "--pack",
+    type=click.IntRange(1),
+    default=None,
+    help="Pack each micro-batch's conversations into rows of at most N tokens (exact: "
+    "block-diagonal attention, positions restart per conversation).",
+)
+@click.option(
+    "--max-context",
+    type=click.IntRange(2),
+    default=None,
+    help="Keep at most N tokens before the final reply (<bos> and the end of the prompt).",
+)
+@click.option(
+    "--compile", "compile_", is_flag=True, help="torch.compile the decoder stack (exact)."
+)
+@click.option(
+    "--pad-multiple",
+    type=click.IntRange(1),
+    default=_DEFAULTS.pad_multiple,
+    show_default=True,
+    help="Round row widths up to a multiple (fewer shapes for --compile).",
+)
+@click.option(
+    "--matmul-precision",
+    type=click.Choice(MATMUL_PRECISIONS),
+    default=_DEFAULTS.matmul_precision,
+    show_default=True,
+    help="torch float32 matmul precision; medium runs them on bfloat16 units where the CPU "
+    "has them (faster, not exact).",
+)
+@click.option("--fused-adamw", is_flag=True, help="torch's fused AdamW kernel.")
+@click.option(
+    "--stop-after",
+    type=click.IntRange(1),
+    default=None,
+    help="End this stage after step N with a checkpoint; --resume continues the same run.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run checkpointed in --out.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep OUT/checkpoint after finishing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -114,6 +181,7 @@ def train(
     base: Path | None,
     out: Path,
     target_modules: str,
+    compile_: bool,
     resume: bool,
     keep_checkpoint: bool,
     as_json: bool,
@@ -124,12 +192,16 @@ def train(
     Loss is taken on assistant tokens only (every reply of a multi-turn chat, with its
     <end_of_turn>), and logits are computed only at those positions. Ctrl-C finishes the current
     step, saves OUT/checkpoint and exits 130; --resume continues it. OUT receives a peft adapter
-    (adapter_config.json, adapter_model.safetensors), training_args.json and metrics.jsonl.
+    (adapter_config.json, adapter_model.safetensors), or with --train-mode full the blocks'
+    weights (model_blocks.safetensors), plus training_args.json and metrics.jsonl.
 
     \b
     Example:
       gemmaiku train --data data --out runs/r8 \\
           --rank 8 --alpha 16 --epochs 2 --batch-size 8 --lr 2e-4
+    \b
+    Faster, exact (docs/train.md has the measurements):
+      gemmaiku train --data data --out runs/r8 --loss fused --compile --pad-multiple 32
     """
     from gemmaiku.train.loop import train as run
 
@@ -140,15 +212,24 @@ def train(
 
     modules = tuple(m.strip() for m in target_modules.split(",") if m.strip())
     config = TrainConfig(
-        data=str(data_dir), base=str(base), out=str(out), target_modules=modules, **settings
+        data=str(data_dir),
+        base=str(base),
+        out=str(out),
+        target_modules=modules,
+        compile=compile_,
+        **settings,
     )
     result = run(config, resume=resume, keep_checkpoint=keep_checkpoint)
     summary = result["result"]
     if as_json:
         click.echo(json.dumps(result, indent=2))
+    elif not summary["finished"]:
+        click.echo(
+            f"stage ended at step {summary['steps']}: continue with the same command and --resume"
+        )
     else:
         click.echo(
-            f"adapter in {out}: {summary['steps']} steps, loss {summary['final_loss']:.4f}, "
+            f"{'weights' if config.train_mode == 'full' else 'adapter'} in {out}: {summary['steps']} steps, loss {summary['final_loss']:.4f}, "
             f"val_loss {summary['final_val_loss'] if summary['final_val_loss'] is None else round(summary['final_val_loss'], 4)}, "
             f"{summary['elapsed_s']:.0f} s"
         )

@@ -1,10 +1,12 @@
-"""The training run: load, wrap with LoRA, step, evaluate, checkpoint, save a peft adapter.
+"""The training run: load, wrap with LoRA (or unfreeze the blocks), step, evaluate, checkpoint, save.
 
 Read top to bottom: ``train()`` sets everything up, ``_Run.step()`` is one optimizer step over
 ``grad_accum`` micro-batches, ``_Run.evaluate()`` is the validation loss. Ctrl-C (SIGINT) finishes
 the step in flight, saves a checkpoint and raises KeyboardInterrupt (the CLI exits 130); resume
-with ``--resume``. Output: ``OUT/adapter_config.json`` + ``adapter_model.safetensors`` (load with
-``PeftModel.from_pretrained``), ``training_args.json``, ``metrics.jsonl``.
+with ``--resume``. ``stop_after`` ends a stage the same way without the signal. Output:
+``OUT/adapter_config.json`` + ``adapter_model.safetensors`` (LoRA; load with
+``PeftModel.from_pretrained``) or ``model_blocks.safetensors`` + ``full_config.json`` (full mode,
+see ``gemmaiku.train.full``), ``training_args.json``, ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from pathlib import Path
 from gemmaiku.atomic import atomic_file, write_text_atomic
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.train import checkpoint
-from gemmaiku.train.config import SCHEDULES, TrainConfig
-from gemmaiku.train.dataset import Example, collate, load_examples, micro_batches
-from gemmaiku.train.loss import selected_loss_sum
+from gemmaiku.train.config import MATMUL_PRECISIONS, SCHEDULES, TRAIN_MODES, TrainConfig
+from gemmaiku.train.dataset import Batch, Example, load_examples, make_batch, micro_batches
+from gemmaiku.train.loss import LOSSES, causal_lm_parts
 
 METRICS = "metrics.jsonl"
 ARGS = "training_args.json"
@@ -101,6 +103,64 @@ def wrap_lora(model, config: TrainConfig):
     return get_peft_model(model, lora)
 
 
+def check_settings(config: TrainConfig) -> None:
+    """Refuse settings that cannot work, before anything is loaded."""
+    choices = {
+        "schedule": SCHEDULES,
+        "loss": tuple(LOSSES),
+        "train_mode": TRAIN_MODES,
+        "matmul_precision": MATMUL_PRECISIONS,
+    }
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise GemmaikuError(
+                f"unknown {name.replace('_', ' ')} {getattr(config, name)!r} (one of {', '.join(allowed)})"
+            )
+    if config.max_context is not None and config.max_context < 2:
+        raise GemmaikuError("--max-context must be at least 2 (<bos> and one prompt token)")
+    if config.pack is not None and config.pack < 1:
+        raise GemmaikuError("--pack takes the tokens per packed row, e.g. 256 (or leave it out)")
+    if config.train_mode == "full" and config.init_adapter:
+        raise GemmaikuError(
+            "--init-adapter warm-starts a LoRA; in --train-mode full use --init-weights RUN"
+        )
+    if config.train_mode == "lora" and config.init_weights:
+        raise GemmaikuError(
+            "--init-weights takes a full-mode run; for a LoRA use --init-adapter or --train-mode full"
+        )
+
+
+def configure_torch(config: TrainConfig) -> None:
+    import torch
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.set_float32_matmul_precision(config.matmul_precision)
+
+
+def build_model(config: TrainConfig, device: str, warm_start: bool = True):
+    """The base with LoRA adapters, or with its blocks unfrozen; optionally warm-started."""
+    model = load_model(Path(config.base), device)
+    if config.train_mode == "full":
+        from gemmaiku.train.full import freeze_all_but_blocks, load_blocks
+
+        freeze_all_but_blocks(model)
+        if config.init_weights and warm_start:
+            load_blocks(model, Path(config.init_weights))
+        return model
+    model = wrap_lora(model, config)
+    if config.init_adapter and warm_start:
+        load_adapter_weights(model, Path(config.init_adapter))
+    return model
+
+
+def compile_body(model):
+    """The decoder stack under torch.compile, with dynamic shapes (batches vary in length)."""
+    import torch
+
+    return torch.compile(causal_lm_parts(model).body, dynamic=True)
+
+
 def load_adapter_weights(model, adapter: Path) -> None:
     """Warm start: copy a saved peft adapter's LoRA weights into the freshly wrapped model."""
     from peft import set_peft_model_state_dict
@@ -163,14 +223,22 @@ class _Run:
         self.pad_id, self.device = pad_id, device
         self.total = total_steps(config, len(train))
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=True if config.fused_adamw else None,
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(config.schedule, config.warmup_steps, self.total)
         )
         self.progress = checkpoint.Progress()
+        self.loss_sum = LOSSES[config.loss]
+        self.body = compile_body(model) if config.compile else None  # None: the model's own
 
-    def batch(self, examples: list[Example]):
-        return [t.to(self.device) for t in collate(examples, self.pad_id)]
+    def batch(self, examples: list[Example]) -> Batch:
+        config = self.config
+        return make_batch(examples, self.pad_id, config.pack, config.pad_multiple).to(self.device)
 
     def step(self, group: list[list[int]]) -> tuple[float, int]:
         """One optimizer step; returns (mean loss over target tokens, input tokens)."""
@@ -182,8 +250,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         loss_total = 0.0
         for batch in chosen:
-            ids, mask, labels = self.batch(batch)
-            loss_sum, _ = selected_loss_sum(self.model, ids, mask, labels)
+            loss_sum, _ = self.loss_sum(self.model, *self.batch(batch).args(), body=self.body)
             (loss_sum / n_targets).backward()
             loss_total += loss_sum.item()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -207,9 +274,9 @@ class _Run:
                 : self.config.val_batches
             ]
         loss_total, count = 0.0, 0
-        with torch.no_grad():
+        with torch.inference_mode():  # the eager body: no second compile for a no-grad graph
             for batch in batches:
-                loss_sum, n = selected_loss_sum(self.model, *self.batch(batch))
+                loss_sum, n = self.loss_sum(self.model, *self.batch(batch).args())
                 loss_total, count = loss_total + loss_sum.item(), count + n
         self.progress.last_val_loss = loss_total / count
         return self.progress.last_val_loss
@@ -228,6 +295,15 @@ def _metrics_start(path: Path, resume_step: int | None) -> None:
     write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
+def _save_weights(model, out: Path, config: TrainConfig) -> None:
+    if config.train_mode == "full":
+        from gemmaiku.train.full import save_blocks
+
+        save_blocks(model, out, config.base)
+    else:
+        _save_adapter(model, out)
+
+
 def _save_adapter(model, out: Path) -> None:
     """The final peft adapter files, each renamed into ``out`` (peft's own README is skipped)."""
     with tempfile.TemporaryDirectory(dir=out, prefix=".adapter.") as tmp:
@@ -238,8 +314,11 @@ def _save_adapter(model, out: Path) -> None:
 
 
 def _check_resumable(config: TrainConfig, saved: dict) -> None:
+    default = TrainConfig(data="", base="", out="")  # for keys older checkpoints lack
     changed = [
-        k for k in TrainConfig.RESUME_KEYS if _norm(saved.get(k)) != _norm(getattr(config, k))
+        k
+        for k in TrainConfig.RESUME_KEYS
+        if _norm(saved.get(k, getattr(default, k))) != _norm(getattr(config, k))
     ]
     if changed:
         raise GemmaikuError(
@@ -266,11 +345,13 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     console=None,
 ) -> dict:
-    """Run (or resume) a LoRA SFT run; return the summary also written to training_args.json."""
+    """Run (or resume) an SFT run; return the summary also written to training_args.json.
+
+    A run that ends at ``config.stop_after`` (a stage) leaves its checkpoint, writes no weights and
+    returns a summary whose result has ``"finished": False``."""
     import torch
 
-    if config.schedule not in SCHEDULES:
-        raise GemmaikuError(f"unknown schedule {config.schedule!r} (one of {', '.join(SCHEDULES)})")
+    check_settings(config)
     data, base, out = Path(config.data), Path(config.base), Path(config.out)
     if not resume and (out / checkpoint.CHECKPOINT).exists():
         raise GemmaikuError(
@@ -278,30 +359,30 @@ def train(
         )
     out.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    configure_torch(config)
 
     tokenizer = load_tokenizer(base)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    train_set, skipped = load_examples(data / "train.jsonl", tokenizer, config.max_length)
-    valid_set, _ = load_examples(data / "valid.jsonl", tokenizer, config.max_length)
+    lengths = (config.max_length, config.max_context)
+    train_set, skipped = load_examples(data / "train.jsonl", tokenizer, *lengths)
+    valid_set, _ = load_examples(data / "valid.jsonl", tokenizer, *lengths)
 
     random.seed(config.seed)
     torch.manual_seed(config.seed)
-    model = wrap_lora(load_model(base, device), config)
-    if config.init_adapter and not resume:
-        load_adapter_weights(model, Path(config.init_adapter))
+    model = build_model(config, device, warm_start=not resume)
     run = _Run(config, model, train_set, valid_set, pad_id, device)
     if resume:
         run.progress, saved = checkpoint.load_state(out)
         _check_resumable(config, saved)
-        checkpoint.restore(out, model, run.optimizer, run.scheduler)
+        checkpoint.restore(out, model, run.optimizer, run.scheduler, config.train_mode)
     metrics_path = out / METRICS
     _metrics_start(metrics_path, run.progress.step if resume else None)
 
     summary = _loop(run, out, metrics_path, on_step, console, skipped)
+    if not summary["finished"]:
+        return {**config.to_json(), "result": summary}
 
-    _save_adapter(model, out)
+    _save_weights(model, out, config)
     result = {
         **config.to_json(),
         "data_sha256": _data_hash(data),
@@ -418,11 +499,18 @@ def _loop(run: _Run, out: Path, metrics_path: Path, on_step, console, skipped: i
                     f"interrupted: checkpoint at step {p.step} in {where} (continue with --resume)"
                 )
                 raise KeyboardInterrupt
+            if config.stop_after and p.step >= config.stop_after and p.step < run.total:
+                where = save()
+                console.print(
+                    f"stage done: checkpoint at step {p.step} in {where} (continue with --resume)"
+                )
+                return {"finished": False, "steps": p.step, "elapsed_s": round(elapsed(), 1)}
             if config.save_interval and p.step % config.save_interval == 0 and p.step < run.total:
                 save()
     if p.last_val_loss is None and run.valid_set:
         run.evaluate()
     return {
+        "finished": True,
         "steps": p.step,
         "epochs": round(p.micro * config.batch_size / len(run.train_set), 4),
         "target_tokens": p.tokens,
