@@ -154,6 +154,7 @@ def _words(text: str) -> list[str]:
     return [w for m in TOKEN_RE.finditer(fold(text)) if m.lastgroup != "symbol" and (w := m.group().lower().strip("'"))]
 
 
+@lru_cache(maxsize=64)
 def context_words(*texts: str) -> frozenset[str]:
     """Lower-cased words of the prompt and system text (a word found there is never a
     non-word), hyphenated words also by their parts."""
@@ -269,27 +270,43 @@ def line_flags(line: str, *, context_words: frozenset[str] = frozenset(), last: 
     return flags
 
 
+@lru_cache(maxsize=64)
+def _topics_raised(prompt: str) -> frozenset[str]:
+    """The meta-talk topics the prompt raises itself (cached per prompt)."""
+    asked = fold(prompt).lower()
+    return frozenset(topic for topic, _, raised in META if raised.search(asked))
+
+
 def _meta(line: str, prompt: str, index: int) -> Flag | None:
     said = fold(line).lower()
-    asked = fold(prompt).lower()
-    for topic, pattern, raised in META:
+    raised = _topics_raised(prompt)
+    for topic, pattern, _ in META:
         found = pattern.search(said)
-        if found and not raised.search(asked):
+        if found and topic not in raised:
             return Flag("meta_talk", index, found.group(),
                         f'talks about {topic} ("{found.group()}"), which the prompt did not ask about')
     return None
 
 
-def _ngrams(words: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+def _source_grams(text: str) -> frozenset[tuple[str, ...]]:
+    """The ECHO_WORDS-word runs of a prompt or system text."""
+    words = _words(text)
+    return frozenset(tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1))
+
+
+@lru_cache(maxsize=64)
+def _echo_sources(prompt: str, system: str) -> tuple[tuple[str, frozenset[tuple[str, ...]]], ...]:
+    """(name, runs) of the texts a reply must not copy; cached, as a decoder checks many
+    candidates against the same prompt. A poem request's topic may be restated."""
+    return (("prompt", _source_grams("" if POEM_REQUEST.search(prompt) else prompt)),
+            ("system", _source_grams(system)))
 
 
 def _echoes(lines: list[str], prompt: str, system: str) -> list[Flag]:
     """Runs of ECHO_WORDS words copied from the prompt or the system text, across line breaks
     too; a line is flagged when it holds ECHO_LINE_WORDS of the copied words (or all of its
     own), so a line that merely starts where a copied run ends is not."""
-    texts = (("prompt", "" if POEM_REQUEST.search(prompt) else prompt), ("system", system))
-    sources = [(name, _ngrams(_words(text), ECHO_WORDS)) for name, text in texts]
+    sources = _echo_sources(prompt, system)
     tokens = [(i, w) for i, ln in enumerate(lines) for w in _words(ln)]
     words = [w for _, w in tokens]
     copied: dict[int, tuple[str, str]] = {}  # token position -> (source, the run's text)
