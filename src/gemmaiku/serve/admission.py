@@ -43,6 +43,7 @@ class Admission:
         self._in_flight: dict[int, int] = {}
         self._recent: OrderedDict[int, Any] = OrderedDict()  # engines by last use, oldest first
         self._unloading: set[int] = set()
+        self._remote: set[int] = set()  # still loaded after unload(): a model on another server
 
     # -- the async side, used by the routes ----------------------------------------------------
     async def enter(self, name: str, engine: Any, *, keep_alive: Any = None) -> Ticket:
@@ -79,7 +80,8 @@ class Admission:
         """Requests in flight and models loaded (what the hostile-client tests watch)."""
         with self._lock:
             return {"in_flight": sum(self._in_flight.values()),
-                    "loaded": sum(1 for engine in self._recent.values() if engine.loaded)}
+                    "loaded": sum(1 for key, engine in self._recent.items()
+                                  if engine.loaded and key not in self._remote)}
 
     # -- bookkeeping, under the lock -----------------------------------------------------------
     def _admit(self, name: str, engine: Any, unload_after: bool) -> tuple[Ticket, list[Any]]:
@@ -100,7 +102,7 @@ class Admission:
         """Idle loaded engines to unload, oldest first, so that at most ``max_loaded`` remain
         (an engine with requests in flight counts as loaded: it is loading or decoding)."""
         resident = [(key, engine) for key, engine in self._recent.items()
-                    if engine.loaded or key in self._in_flight]
+                    if key not in self._remote and (engine.loaded or key in self._in_flight)]
         excess = len(resident) - self.limits.max_loaded
         victims = []
         for key, engine in resident:
@@ -128,6 +130,8 @@ class Admission:
         finally:
             with self._lock:
                 self._unloading.discard(key)
+                if engine.loaded:  # nothing to unload here: it holds no memory of this server's
+                    self._remote.add(key)
 
 
 # Ollama's keep_alive: seconds as a number, or a Go duration ("5m", "1h30m", "300ms", "-1").
