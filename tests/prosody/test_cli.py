@@ -207,3 +207,11 @@ def test_check_quality_prompt_gives_context() -> None:
 def test_check_prompt_without_quality_is_an_error(capsys) -> None:
     code, _, err = run_main(["check", "--prompt", "rain", "-"], capsys)
     assert code == 2 and "add --quality" in err
+
+
+def test_check_quality_lenient_judges_the_poem_without_its_chatter() -> None:
+    text = "Here's a haiku about frogs:\n" + BASHO
+    strict = json.loads(invoke(["check", "--quality", "--json", "-"], input=text).output)
+    assert strict["clean"] is False and strict["quality"]["kinds"] == ["meta_talk"]  # "haiku" in the preamble
+    lenient = invoke(["check", "--quality", "--lenient", "--json", "-"], input=text)
+    assert lenient.exit_code == 0 and json.loads(lenient.output)["clean"] is True

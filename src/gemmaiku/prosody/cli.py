@@ -165,7 +165,8 @@ def check(source: str, as_json: bool, lenient: bool, quality: bool, prompt: str,
     for i, block in enumerate(_progress(blocks), 1):
         verdict = check_haiku(block, strict=not lenient)
         failed += not verdict.ok
-        judged = _assess(block, verdict.ok, prompt, system) if quality else None
+        poem = "\n".join(line.text for line in verdict.lines) if lenient else block  # chatter stripped
+        judged = _assess(poem, verdict.ok, prompt, system) if quality else None
         unclean += bool(judged and not judged.clean)
         if emit is None:
             extra = {"clean": judged.clean, "quality": judged.to_dict()} if judged else {}
