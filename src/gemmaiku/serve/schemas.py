@@ -183,7 +183,7 @@ class OpenAIChatRequest(Lenient):
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     max_tokens: StrictInt | None = Field(None, ge=1)
     max_completion_tokens: StrictInt | None = Field(None, ge=1)
-    stop: str | list[str] | None = Field(None, max_length=4)
+    stop: str | list[str] | None = Field(None, max_length=16)  # the options table's limit (OpenAI: 4)
     seed: StrictInt | None = None
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
