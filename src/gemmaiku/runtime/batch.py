@@ -12,8 +12,8 @@ candidate lines): at each step the scheduler asks every job for the tokens it wa
   sequences at once.
 * A newcomer's prompt is evaluated in chunks of ``prompt_chunk`` tokens while others are
   decoding, so a long prompt does not stall everyone.
-* Forking is free: ``Sequences.copy`` shares the prefix's KV cells (``llama_memory_seq_cp``), so
-  K candidates continue one evaluated prefix.
+* Forking is cheap: ``Sequences.copy`` copies the prefix's KV cells (``llama_memory_seq_cp``), so
+  K candidates continue one evaluated prefix without evaluating it again.
 * Every ``llama_decode`` runs inside the process-wide compute slots, so two models never fight
   for the cores.
 """
@@ -31,6 +31,12 @@ import numpy as np
 
 from gemmaiku.errors import GemmaikuError
 
+# llama_decode's return codes (llama.h).
+DECODE_ERRORS = {
+    1: "no room left in the context; shorten the conversation or raise num_ctx",
+    2: "aborted",
+    -1: "an invalid batch",
+}
 PROMPT_CHUNK = 64  # prompt tokens per step while other sequences are decoding
 MAX_BATCH = 512  # tokens per llama_decode
 
@@ -135,7 +141,8 @@ class Job:
 
 
 class LlamaRuntime:
-    """One GGUF: a llama.cpp model and a context with ``n_seq`` sequences in a unified KV cache."""
+    """One GGUF: a llama.cpp model and a context with ``n_seq`` sequences, each with its own KV
+    stream of ``n_ctx / n_seq`` cells."""
 
     def __init__(self, path: str, *, n_ctx: int, n_seq: int, n_threads: int,
                  max_batch: int = MAX_BATCH) -> None:
@@ -154,7 +161,12 @@ class LlamaRuntime:
             ctx_params.n_batch = ctx_params.n_ubatch = max_batch
             ctx_params.n_seq_max = n_seq
             ctx_params.n_outputs_max = max(n_seq, 8)  # logits rows per decode: one per sequence
-            ctx_params.kv_unified = True  # forks share their prefix's cells
+            # One KV stream per sequence: llama.cpp's unified cache gives a sequence different
+            # logits depending on what else shares the batch (measured: up to 1.8 on the bundled
+            # Q4_K_M; upstream issue #24962), which would break seeded reproducibility. Separate
+            # streams are exact, and a fork copies the prefix's cells (milliseconds).
+            ctx_params.kv_unified = False
+            ctx_params.swa_full = False  # sliding-window layers keep their window, not the whole context
             ctx_params.n_threads = ctx_params.n_threads_batch = n_threads
             self.context = _internals.LlamaContext(model=self.model, params=ctx_params, verbose=False)
         except (ValueError, RuntimeError) as exc:
@@ -182,10 +194,8 @@ class LlamaRuntime:
 
         code = llama_cpp.llama_decode(self.context.ctx, b)
         if code != 0:
-            raise GemmaikuError(
-                f"llama.cpp could not decode the batch (code {code}: the context is full; "
-                "shorten the conversation, raise num_ctx or lower --parallel)"
-            )
+            why = DECODE_ERRORS.get(code, "an internal error")
+            raise GemmaikuError(f"llama.cpp could not decode the batch (code {code}: {why})")
         return Step(self, rows)
 
     def logits(self, row: int) -> np.ndarray:

@@ -105,8 +105,8 @@ class Engine:
 
     @property
     def context_size(self) -> int:
-        """KV cells in all: ``num_ctx`` per parallel request, and room for forked candidates."""
-        return self.parallel * (self.options.num_ctx + 64 * (self.sequences_per_request - 1))
+        """KV cells in all: ``num_ctx`` for every sequence (each has its own stream)."""
+        return self.sequences * self.options.num_ctx
 
     def load(self) -> float:
         """Load the model if needed; return the seconds this call spent loading."""
