@@ -223,12 +223,14 @@ class _Reader:
     def value(self, start_line: int) -> str:
         """A value: to the end of the line, or across lines until its quote closes."""
         buffer: list[str] = []
+        first = last = -1  # the first and last characters that are not blanks or line ends
         while True:
             ch = self.take()
             if ch in ("", "\n", "\r"):
-                ok, value = _unquote("".join(buffer).strip(_TRIM))
-                if ok:
-                    return value
+                # Whether the value so far is complete, from its ends alone: joining the whole
+                # buffer at every line end made a long multi-line value quadratic to parse.
+                if _closes(buffer, first, last):
+                    return _unquote("".join(buffer).strip(_TRIM))[1]
                 if ch == "":
                     mark = '"""' if "".join(buffer).lstrip(_TRIM).startswith('"""') else '"'
                     raise self.error(
@@ -236,8 +238,21 @@ class _Reader:
                     )
                 buffer.append(ch)
             elif ch in _BLANK or ch.isprintable():
+                if ch not in _TRIM:
+                    first = len(buffer) if first < 0 else first
+                    last = len(buffer)
                 buffer.append(ch)
             # Other characters are not printable: Ollama's parser drops them, so do we.
+
+
+def _closes(buffer: list[str], first: int, last: int) -> bool:
+    """``_unquote(...)[0]`` for the buffer's text between ``first`` and ``last``."""
+    if first < 0 or buffer[first] != '"':
+        return True
+    size = last - first + 1
+    if buffer[first : first + 3] == ['"', '"', '"']:
+        return size >= 6 and buffer[last - 2 : last + 1] == ['"', '"', '"']
+    return size >= 2 and buffer[last] == '"'
 
 
 def parse_modelfile(
