@@ -250,6 +250,9 @@ def test_2_a_model_damaged_after_create_is_listed_as_unreadable(stack):
     assert rows["later:latest"]["details"]["family"] == "unreadable"
     assert rows["haiku:latest"]["details"]["family"] == "gemma3"
     assert stack.post("/api/show", {"model": "later"}).status_code == 400
+    later.unlink()  # and gone altogether
+    assert stack.get("/api/tags").status_code == 200
+    assert stack.post("/api/show", {"model": "later"}).status_code == 400
 
 
 # -- 3: cancellation everywhere ------------------------------------------------------------------

@@ -94,7 +94,10 @@ def show_model(model: Any) -> dict[str, Any]:
         return {"modelfile": f"# virtual model {model.name}\n", "parameters": "", "template": "",
                 "details": model_row(model.name, model)["details"], "model_info": {},
                 "capabilities": ["completion"], "modified_at": now_iso()}
-    details = model.details
+    try:
+        details = model.details
+    except (OSError, ValueError, TypeError) as exc:  # a file that went bad after it was created
+        raise GemmaikuError(f"{model.name}: its GGUF cannot be read ({exc})") from None
     family = details["family"]
     return {
         "license": "\n".join(model.license),
