@@ -5,7 +5,7 @@
   (408); a JSON content type assumed where a client sent none or a form type (``curl -d``, as
   Ollama accepts); and the catch-all: an unexpected exception becomes a 500 whose body says
   "internal error" with an id, logged once on one line with that id, never the exception text.
-- :class:`CheckedRoute`: request bodies parsed in a worker thread, then checked for what JSON
+- :func:`checked_route`: request bodies parsed in a worker thread, then checked for what JSON
   allows and Python text cannot carry (a lone surrogate such as ``"\\ud800"``) and for nesting
   depth, answered 400 at the door instead of failing deep inside a model.
 - :func:`server_config`: uvicorn with a header read timeout (a half-sent request is closed).
@@ -199,7 +199,7 @@ def _check_text(text: str, where: str) -> None:
 class CheckedRequest(Request):
     """A request whose JSON body is parsed in a worker thread and checked (see parse_body)."""
 
-    max_depth = Limits().json_depth
+    max_depth = Limits.json_depth
 
     async def json(self) -> Any:
         if not hasattr(self, "_checked_json"):
@@ -207,16 +207,22 @@ class CheckedRequest(Request):
         return self._checked_json
 
 
-class CheckedRoute(APIRoute):
+def checked_route(limits: Limits) -> type[APIRoute]:
     """FastAPI's route with :class:`CheckedRequest` bodies (the documented custom-request hook)."""
 
-    def get_route_handler(self) -> Callable[[Request], Any]:
-        handler = super().get_route_handler()
+    class Checked(CheckedRequest):
+        max_depth = limits.json_depth
 
-        async def checked(request: Request) -> Response:
-            return await handler(CheckedRequest(request.scope, request.receive))
+    class CheckedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Any]:
+            handler = super().get_route_handler()
 
-        return checked
+            async def checked(request: Request) -> Response:
+                return await handler(Checked(request.scope, request.receive))
+
+            return checked
+
+    return CheckedRoute
 
 
 # -- uvicorn ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.serve.admission import Admission
 from gemmaiku.serve.checks import check_gguf, check_model_template, refuse_unsupported
-from gemmaiku.serve.door import CheckedRoute
+from gemmaiku.serve.door import checked_route
 from gemmaiku.serve.flow import begin, load_only, prepare, streamed, tool_headers, whole
 from gemmaiku.serve.limits import Limits, check_modelfile, off_loop
 from gemmaiku.serve.registry import (
@@ -117,7 +117,7 @@ def show_model(model: Any) -> dict[str, Any]:
 
 
 def build_router(registry: Registry, limits: Limits, admission: Admission) -> APIRouter:
-    api = APIRouter(route_class=CheckedRoute)
+    api = APIRouter(route_class=checked_route(limits))
 
     @api.get("/", response_class=PlainTextResponse)
     @api.head("/", response_class=PlainTextResponse)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gemmaiku.serve.admission import Admission
-from gemmaiku.serve.door import CheckedRoute
+from gemmaiku.serve.door import checked_route
 from gemmaiku.serve.flow import begin, prepare, streamed, tool_headers, whole
 from gemmaiku.serve.limits import Limits
 from gemmaiku.serve.registry import Registry
@@ -32,7 +32,7 @@ def error_event(message: str) -> bytes:
 
 
 def build_router(registry: Registry, limits: Limits, admission: Admission) -> APIRouter:
-    api = APIRouter(prefix="/v1", route_class=CheckedRoute)
+    api = APIRouter(prefix="/v1", route_class=checked_route(limits))
 
     @api.get("/models")
     async def models() -> dict[str, Any]:
