@@ -7,7 +7,7 @@ export GEMMAIKU_HOME ?= $(HOME)/.cache/gemmaiku
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean webui-venv webui e2e e2e-deps chromium go
+.PHONY: run test lint venv clean webui-venv webui e2e e2e-deps chromium go docker-tools docker-deps images
 
 venv: $(STAMP)
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/gemmaiku pipeline
 
-test: $(STAMP) e2e-deps go
+test: $(STAMP) e2e-deps go docker-deps
 	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest
 
@@ -82,3 +82,32 @@ e2e: $(STAMP) e2e-deps
 webui: $(STAMP) $(WEBUI_STAMP)
 	@test -e $(HAIKU_MODEL) || { echo "make webui: $(HAIKU_MODEL) is missing (make run builds it; or HAIKU_MODEL=path/to/model.gguf)"; exit 2; }
 	$(VENV)/bin/gemmaiku webui gemmaiku=$(HAIKU_MODEL) --smollm2 --router gemmaiku,smollm2 --guard gemmaiku=4 $(WEBUI_ARGS)
+
+# ---- Docker: images built without a registry, the compose stack (docs/webui.md) ---------------
+# Debian's docker.io, docker-compose and debootstrap (apt-get, once). There is no systemd to start
+# the daemon: .ci/run starts it; by hand, as root: dockerd > /var/log/dockerd.log 2>&1 &
+docker-tools:
+	@if command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v debootstrap >/dev/null; then \
+	  echo "docker-tools: $$(dockerd --version), $$(docker-compose --version)"; \
+	else \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y docker.io docker-compose debootstrap; \
+	fi
+	@command -v dockerd >/dev/null && command -v docker-compose >/dev/null && command -v debootstrap >/dev/null || \
+	  { echo "docker-tools: install failed (apt-get install docker.io docker-compose debootstrap)"; exit 1; }
+
+# The base (debootstrap), Open WebUI and `gemmaiku serve` images, each rebuilt only when its inputs
+# change (docker/build.py). IMAGES='open-webui' builds one (and what it is built on).
+images: $(STAMP) docker-tools
+	$(PY) docker/build.py $(IMAGES)
+
+# What the Docker e2e test needs; `make test` runs it. Without a running daemon (outside CI) the
+# images cannot be built and that test skips.
+docker-deps: docker-tools
+	@if docker info >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory images; \
+	elif [ "$$CI" = true ]; then \
+	  echo "docker-deps: the Docker daemon does not answer (.ci/run starts it)"; exit 1; \
+	else \
+	  echo "docker-deps: no Docker daemon: the Docker e2e test will skip (start dockerd, then make images)"; \
+	fi

@@ -32,7 +32,9 @@ def _ints(text: str, what: str) -> list[int]:
 @bench.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--layers", default="raw,ollama,openai,webui", show_default=True,
-              help="Which layers: raw, ollama, openai, webui (webui only with --webui-url).")
+              help="Which layers: raw, ollama, openai, webui (the Open WebUI at --webui-url), "
+                   "webui-venv, webui-docker (an Open WebUI the benchmark starts: .venv-webui, or the "
+                   "image `make images` builds).")
 @click.option("--concurrency", default="1,2,4", show_default=True, help="Concurrent clients, comma-separated.")
 @click.option("--requests", "-n", type=click.IntRange(1), default=8, show_default=True,
               help="Measured requests per configuration (after one warm-up).")
@@ -54,15 +56,16 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
                webui_email: str | None, webui_password: str | None, out: Path, as_json: bool, quiet: bool) -> None:
     """Tokens/s, time to first token and latency: raw llama.cpp vs our server vs Open WebUI.
 
-    Each layer runs alone (our server is started and stopped here, in a subprocess); Open WebUI
-    is measured only when --webui-url is given and it is running, in front of a server serving
-    MODEL (start `gemmaiku serve gemmaiku=MODEL` for it yourself).
+    Each layer runs alone (our server is started and stopped here, in a subprocess). The webui
+    layer measures the Open WebUI at --webui-url, in front of a server serving MODEL that you
+    started; webui-venv and webui-docker start their own Open WebUI (pip or Docker) and server.
 
     \b
     Examples:
       gemmaiku bench throughput artifacts/gemmaiku-270m-f16.gguf --threads 2 --out reports/throughput
       gemmaiku bench throughput model.gguf --layers raw,webui --webui-url http://127.0.0.1:8080 \\
         --webui-email admin@example.com --webui-password secret
+      gemmaiku bench throughput model.gguf --layers raw,ollama,openai,webui-venv,webui-docker
     """
     from gemmaiku.bench.throughput import (
         DEFAULT_PROMPTS,
@@ -108,7 +111,7 @@ def throughput(model: Path, layers: str, concurrency: str, requests: int, num_pr
                      "model": webui_model})
     record = {"layers": chosen, "concurrency": levels, "requests": requests, "threads": threads, "num_ctx": num_ctx,
               "options": options, "prompts": list(DEFAULT_PROMPTS), "system": system_text,
-              "load_average_before": load}
+              "load_average_before": load, "services": settings.services}
     payload = write_throughput(out, rows, partial, record, info)
     if as_json:
         click.echo(json.dumps(payload, indent=2))

@@ -1,9 +1,12 @@
 """Throughput by layer: raw llama.cpp in process vs `gemmaiku serve` (Ollama and OpenAI streams)
-vs Open WebUI in front of it, at several concurrency levels.
+vs Open WebUI in front of it (pip-installed in a venv, or in Docker), at several concurrency levels.
 
 Each layer (:data:`LAYERS`) is measured alone: the in-process engine is unloaded before the
 server starts, and the server (a subprocess on a free port) is stopped before the next layer, so
-no two llama.cpp instances ever share the cores. Every configuration gets one warm-up request
+no two llama.cpp instances ever share the cores. The `webui-venv` and `webui-docker` layers start
+their own server and Open WebUI (fresh data, a fresh admin account), record how long Open WebUI
+took to start and its memory, and stop both before the next layer; Docker's container gets the
+CPUs this process may use (a container does not inherit `taskset`). Every configuration gets one warm-up request
 (loads the model; not counted), then ``requests`` requests from ``concurrency`` client threads.
 Requests are greedy (temperature 0, fixed seed) with the same prompts, so every layer generates
 the same tokens and the figures differ only by the layer's own cost.
@@ -27,12 +30,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gemmaiku import __version__
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.evaluate.targets import Reply, Target
 from gemmaiku.serve.webui import free_port
 
 SERVED_NAME = "bench"
 SERVER_START_TIMEOUT_S = 120.0
+WEBUI_START_TIMEOUT_S = 300.0
+# Images built by `make images` (docker/build.py) and run by docker-compose.yml.
+OPEN_WEBUI_IMAGE = "gemmaiku/open-webui:0.12.4"
+SERVE_IMAGE = f"gemmaiku/serve:{__version__}"
+BENCH_ACCOUNT = {"name": "bench", "email": "bench@example.com", "password": "bench-pass-1"}
 DEFAULT_PROMPTS = (
     "Write a haiku about a bus stop in the early fog.",
     "Write a five-paragraph essay arguing that public libraries matter more now than in 1990.",
@@ -188,18 +197,125 @@ def gemmaiku_server(model: Path, threads: int | None, *, log: Path | None = None
             sink.close()  # type: ignore[union-attr]
 
 
-def webui_token(url: str, email: str, password: str) -> str:
-    """Sign in to Open WebUI and return the bearer token."""
+def webui_token(url: str, email: str, password: str, *, name: str | None = None) -> str:
+    """Sign in to Open WebUI and return the bearer token; with ``name``, sign up (the first
+    account of a fresh Open WebUI becomes its admin)."""
     import httpx
 
+    action, body = ("signup", {"name": name}) if name else ("signin", {})
     try:
-        response = httpx.post(url.rstrip("/") + "/api/v1/auths/signin",
-                              json={"email": email, "password": password}, timeout=30)
+        response = httpx.post(url.rstrip("/") + f"/api/v1/auths/{action}",
+                              json=body | {"email": email, "password": password}, timeout=60)
     except httpx.HTTPError as exc:
         raise GemmaikuError(f"cannot reach Open WebUI at {url}: {exc} (is it running?)") from None
     if response.status_code != 200 or "token" not in response.json():
-        raise GemmaikuError(f"Open WebUI sign-in failed ({response.status_code}): {response.text[:200]}")
+        raise GemmaikuError(f"Open WebUI {action} failed ({response.status_code}): {response.text[:200]}")
     return response.json()["token"]
+
+
+# -- Open WebUI started by the benchmark: pip-installed (venv) or the Docker image ---------------------
+def docker_cpuset_args() -> list[str]:
+    """`--cpuset-cpus` with the CPUs this process may run on, when that is not all of them: a
+    container does not inherit `taskset`, and every layer must run on the same cores."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return [] if len(cpus) == os.cpu_count() else ["--cpuset-cpus", ",".join(map(str, cpus))]
+
+
+def _docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise GemmaikuError(f"docker {args[0]} failed: {result.stderr.strip()[-300:]} "
+                            f"(is dockerd running? `make images` builds the images)")
+    return result.stdout.strip()
+
+
+def mem_usage_mib(text: str) -> float | None:
+    """The used half of `docker stats`' MemUsage ('812.4MiB / 23.4GiB') in MiB."""
+    import re
+
+    match = re.match(r"\s*([\d.]+)\s*([kKMG]i?B|B)\b", text)
+    if not match:
+        return None
+    scale = {"B": 1 / 2**20, "k": 1 / 1024, "K": 1 / 1024, "M": 1.0, "G": 1024.0}[match.group(2)[0]]
+    return round(float(match.group(1)) * scale, 1)
+
+
+def container_memory_mib(container: str) -> float | None:
+    """A container's memory as `docker stats` reports it (page cache excluded), in MiB."""
+    result = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", container],
+                            capture_output=True, text=True)
+    return mem_usage_mib(result.stdout) if result.returncode == 0 else None
+
+
+def _wait_healthy(url: str, alive: Callable[[], bool], what: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + WEBUI_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not alive():
+            raise GemmaikuError(f"{what} exited before answering on {url}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise GemmaikuError(f"{what} did not answer on {url} within {WEBUI_START_TIMEOUT_S:.0f} s")
+
+
+@contextlib.contextmanager
+def docker_webui(ollama_url: str, *, image: str = OPEN_WEBUI_IMAGE,
+                 log: Path | None = None) -> Iterator[tuple[str, Callable[[], float | None]]]:
+    """Open WebUI's image on the host's network (it listens on loopback only) against
+    ``ollama_url``, with the launcher's offline settings and no volume (fresh data); yields its
+    URL, once /health answers, and a function giving the container's memory in MiB."""
+    from gemmaiku.serve.webui import OFFLINE_ENV, TASK_ENV, free_port
+
+    port = free_port()
+    env = OFFLINE_ENV | TASK_ENV | {"OLLAMA_BASE_URL": ollama_url, "HOST": "127.0.0.1", "PORT": str(port),
+                                    "WEBUI_SECRET_KEY": "gemmaiku-bench"}
+    container = _docker("run", "--detach", "--network", "host", "--name", f"gemmaiku-bench-webui-{port}",
+                        *docker_cpuset_args(), *[a for k, v in env.items() for a in ("--env", f"{k}={v}")],
+                        image)
+
+    def alive() -> bool:
+        return _docker("inspect", "--format", "{{.State.Running}}", container) == "true"
+
+    def memory() -> float | None:
+        return container_memory_mib(container)
+
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, alive, f"Open WebUI's container ({image})")
+        yield url, memory
+    finally:
+        if log:
+            logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+            log.write_text(logs.stdout + logs.stderr)
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True)
+
+
+@contextlib.contextmanager
+def venv_webui(ollama_url: str, *, log: Path | None = None) -> Iterator[tuple[str, Callable[[], float | None]]]:
+    """`open-webui serve` (.venv-webui, as `gemmaiku webui` starts it) on a fresh data folder;
+    yields its URL and a function giving its resident memory in MiB."""
+    import tempfile
+
+    from gemmaiku.serve.webui import free_port, start_webui
+
+    with tempfile.TemporaryDirectory(prefix="gemmaiku-bench-webui-") as data:
+        ui = start_webui(ollama_url, port=free_port(), data_dir=Path(data), log_path=log,
+                         timeout_s=WEBUI_START_TIMEOUT_S)
+
+        def memory() -> float | None:
+            status = Path(f"/proc/{ui.process.pid}/status")
+            for line in status.read_text().splitlines() if status.exists() else []:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+            return None
+
+        try:
+            yield ui.url, memory
+        finally:
+            ui.stop()
 
 
 # -- layers: how to reach the model through each one ------------------------------------------------
@@ -212,6 +328,8 @@ class BenchSettings:
     webui_model: str = "gemmaiku:latest"
     webui_token: str | None = None
     server_log: Path | None = None
+    # filled by the layers that start Open WebUI: start time and memory, per layer
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _SharedEngineTarget:
@@ -258,12 +376,42 @@ def _webui(s: BenchSettings) -> Iterator[Callable[[], Target]]:
     yield lambda: parse_target(spec, api_key=s.webui_token)
 
 
+WEBUI_STARTERS = {"webui-venv": venv_webui, "webui-docker": docker_webui}
+
+
+@contextlib.contextmanager
+def _started_webui(layer: str, s: BenchSettings) -> Iterator[Callable[[], Target]]:
+    """Our server, then Open WebUI in front of it on a fresh data folder; a fresh admin signs up."""
+    from gemmaiku.evaluate.targets import parse_target
+    from gemmaiku.paths import cache_dir
+
+    log = cache_dir() / "bench" / f"{layer}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with gemmaiku_server(s.model, s.threads, log=s.server_log) as server_url:
+        started = time.perf_counter()
+        with WEBUI_STARTERS[layer](server_url, log=log) as (url, memory):
+            stats = {"start_s": round(time.perf_counter() - started, 1), "memory_mib_started": memory(),
+                     "log": str(log)}
+            token = webui_token(url, BENCH_ACCOUNT["email"], BENCH_ACCOUNT["password"], name=BENCH_ACCOUNT["name"])
+            spec = f"openai:{url}/api/{SERVED_NAME}:latest"
+            try:
+                yield lambda: parse_target(spec, api_key=token)
+            finally:
+                stats["memory_mib_end"] = memory()
+                s.services[layer] = stats
+
+
 # layer -> (what it is, how to reach it)
 LAYERS: dict[str, tuple[str, Callable[[BenchSettings], contextlib.AbstractContextManager]]] = {
     "raw": ("llama.cpp in process (gemmaiku.runtime.Engine.stream)", _raw),
     "ollama": ("gemmaiku serve subprocess, Ollama /api/chat NDJSON stream", lambda s: _server("ollama", s)),
     "openai": ("gemmaiku serve subprocess, OpenAI /v1/chat/completions SSE stream", lambda s: _server("openai", s)),
     "webui": ("Open WebUI /api/chat/completions SSE stream, in front of its Ollama backend", _webui),
+    "webui-venv": ("Open WebUI 0.12.4 from .venv-webui (pip), started here in front of a gemmaiku serve "
+                   "subprocess; /api/chat/completions SSE stream", lambda s: _started_webui("webui-venv", s)),
+    "webui-docker": (f"Open WebUI 0.12.4 in Docker ({OPEN_WEBUI_IMAGE}, host network), started here in front "
+                     "of a gemmaiku serve subprocess; /api/chat/completions SSE stream",
+                     lambda s: _started_webui("webui-docker", s)),
 }
 
 
@@ -314,6 +462,23 @@ def throughput_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def services_markdown(services: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The Open WebUI instances the benchmark started: start time and memory."""
+    if not services:
+        return []
+    from gemmaiku.evaluate.report import md_table
+
+    def mib(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
+    table = [[layer, f"{s['start_s']:.1f}", mib(s.get("memory_mib_started")), mib(s.get("memory_mib_end"))]
+             for layer, s in services.items()]
+    return ["", "Open WebUI as started by the benchmark (fresh data folder):", "",
+            md_table(["layer", "start to /health s", "memory at start MiB", "memory at end MiB"], table), "",
+            "Memory: resident set of the open-webui process (venv); the container's memory as "
+            "`docker stats` reports it, page cache excluded (Docker)."]
+
+
 def throughput_plot(rows: Sequence[Mapping[str, Any]]):
     def draw(path: Path) -> None:
         from gemmaiku.evaluate.report import pyplot
@@ -354,7 +519,8 @@ def write_throughput(out: Path, rows: Sequence[Measurement], partial: bool, sett
                "layers": {k: LAYERS[k][0] for k in settings["layers"]}, "rows": data}
     layer_lines = [f"- **{k}**: {v}" for k, v in payload["layers"].items()]
     md = "\n".join([md_header("Throughput by layer", payload), "Layers:", *layer_lines, "",
-                    throughput_markdown(data), "", "## Settings", "", "```json",
+                    throughput_markdown(data), *services_markdown(settings.get("services") or {}),
+                    "", "## Settings", "", "```json",
                     json.dumps(settings, indent=2, ensure_ascii=False), "```"])
     write_report(out, payload, md, figures={"throughput.png": throughput_plot(data)} if data else {})
     return payload
