@@ -17,8 +17,7 @@ import pytest
 from tests import REPO_ROOT
 from tests.e2e.browser import CHROMEDRIVER, CHROMIUM
 
-HAIKU_ATTEMPTS = 4  # guarded generation: up to 4 samples until one is a valid 5-7-5
-HAIKU_MAX_TOKENS = 48  # a haiku is ~20 tokens; more is chatter the guard rejects anyway
+HAIKU_CANDIDATES = 4  # guarded generation: search decoding, 4 candidates per line (bounded by itself)
 PROSE_MAX_TOKENS = 96  # SmolLM2's replies, titles, tags and follow-ups
 THREADS = 2  # per model; the server's compute slot runs one generation at a time
 
@@ -117,13 +116,12 @@ def webui_stack(e2e_haiku_gguf, e2e_artifacts: Path, tmp_path_factory: pytest.Te
     haiku = served_from_modelfile_object(
         "gemmaiku", gemmaiku_modelfile(haiku_path), n_threads=THREADS
     )
-    haiku.engine = CappedEngine(haiku.engine, HAIKU_MAX_TOKENS)
     prose = served_from_gguf("smollm2", smollm2_gguf(), n_threads=THREADS)
     prose.engine = CappedEngine(prose.engine, PROSE_MAX_TOKENS)
     for served in (haiku, prose):
         served.digest  # noqa: B018 - hash now, not during Open WebUI's first /api/tags
         registry.add(served)
-    add_guards_and_router(registry, (f"gemmaiku={HAIKU_ATTEMPTS}",), "gemmaiku,smollm2")
+    add_guards_and_router(registry, (f"gemmaiku={HAIKU_CANDIDATES}",), "gemmaiku,smollm2")
     decisions = record_decisions(registry.get("gemmaiku-router"))
     recorder = Recorder(create_app(registry, ServeSettings()))
     server = ServerThread(recorder)

@@ -156,7 +156,7 @@ def parse_chat(exchange: Exchange, body: bytes, out: bytes) -> None:
             continue
         pieces.append((chunk.get("message") or {}).get("content") or "")
         if chunk.get("done"):
-            exchange.guard = chunk.get("gemmaiku_guard")
+            exchange.guard = chunk.get("gemmaiku_search")
     exchange.reply = "".join(pieces)
 
 

@@ -5,7 +5,7 @@ Every arm runs the same prompts with the same seeds and options; only one thing 
 
 * system prompt: base + system prompt, fine-tuned + system prompt, fine-tuned without one;
 * quantization: F16 vs Q8_0 vs Q5_K_M vs Q4_K_M of the same fused model (with the system prompt);
-* guard: fine-tuned unguarded vs guarded generation (up to N samples until one is 5-7-5).
+* guard: fine-tuned unguarded vs guarded generation (search decoding, N candidates per line).
 
 Each arm reports the strict 5-7-5 rate and the clean rate (strict and no quality flag), each
 compared with its group's first arm reply by reply. Arms whose model was not given are skipped
@@ -118,12 +118,13 @@ def arm_dict(r: ArmResult, reference: ArmResult | None = None) -> dict[str, Any]
             "guarded": r.arm.guarded, "target": r.target, "overall": rate_of(samples).to_dict(),
             "form": form_rate_of(samples).to_dict(), "clean": clean_rate_of(samples).to_dict(),
             "categories": {c: x.to_dict() for c, x in group_rates(samples, lambda s: s.category).items()},
-            "mean_attempts": _mean_attempts(samples)}
+            "search_paths": _search_paths(samples)}
 
 
-def _mean_attempts(samples: Sequence[Sample]) -> float | None:
-    attempts = [s.extra["guard"]["attempts"] for s in samples if "guard" in s.extra]
-    return round(sum(attempts) / len(attempts), 2) if attempts else None
+def _search_paths(samples: Sequence[Sample]) -> dict[str, int] | None:
+    """How many replies each search-decoding path produced (search, widened, meter, closest)."""
+    paths = [s.extra["search"]["path"] for s in samples if "search" in s.extra]
+    return {p: paths.count(p) for p in sorted(set(paths))} if paths else None
 
 
 def ablate_markdown(arms: Sequence[Mapping[str, Any]], skipped: Sequence[str]) -> str:
@@ -141,8 +142,9 @@ def ablate_markdown(arms: Sequence[Mapping[str, Any]], skipped: Sequence[str]) -
                   md_table(["arm", "target", "strict 5-7-5 [95% CI]", "vs first arm (paired)", "clean [95% CI]",
                             "clean vs first arm", "form held", "form vs first arm", *cats],
                            table), ""]
-        attempts = [(a["label"], a["mean_attempts"]) for a in rows if a["mean_attempts"] is not None]
-        lines += [f"Mean attempts ({label}): {m}" for label, m in attempts] + ([""] if attempts else [])
+        paths = [(a["label"], a.get("search_paths")) for a in rows if a.get("search_paths")]
+        lines += [f"Search paths ({label}): " + ", ".join(f"{k} {v}" for k, v in p.items()) for label, p in paths]
+        lines += [""] if paths else []
     if skipped:
         lines += ["## Skipped", "", *[f"- {s}" for s in skipped], ""]
     return "\n".join(lines)

@@ -34,7 +34,7 @@ from gemmaiku.runtime.options import GenerationOptions
 from gemmaiku.runtime.sampling import derive_seed, log_normalizer, make_sampler, resolve_seed
 
 GREEDY_SPREAD_TEMPERATURE = 0.7  # at temperature 0 the first candidate is greedy, the rest use this
-MIN_SEARCH_TOKENS = 64  # with a smaller num_predict there is no room to search: plain metered decoding
+MIN_SEARCH_TOKENS = 24  # with a smaller num_predict there is no room for a haiku: plain metered decoding
 
 # Why a line may not be chosen: (the lines chosen before, the line, is it the last) -> its flags.
 LineFilter = Callable[[Sequence[str], str, bool], Sequence[str]]
@@ -250,8 +250,15 @@ class SearchJob(ChunkJob):
         candidate.pieces.append(candidate.decoder.feed(self.runtime.piece(token)))
         if self.meter.overshot(self.reply_so_far(candidate)):
             candidate.failed = "overshoot"
-        elif len(candidate.tokens) >= self.settings.max_line_tokens:
+        elif len(candidate.tokens) >= self.line_budget():
             candidate.failed = "too long"
+
+    def line_budget(self) -> int:
+        """Tokens a candidate line may take: the setting, within what num_predict leaves."""
+        if self.options.num_predict < 0:
+            return self.settings.max_line_tokens
+        left = self.options.num_predict - len(self.history) - 1  # one for the break
+        return max(1, min(self.settings.max_line_tokens, left))
 
     def choose(self) -> None:
         target = self.settings.meter[self.line_index]

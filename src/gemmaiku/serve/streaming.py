@@ -120,8 +120,14 @@ class Turn:
         }
         if self.decision is not None:
             stats["gemmaiku_route"] = self.decision.as_dict()
-        if last.extra and "guard" in last.extra:
-            stats["gemmaiku_guard"] = dict(last.extra["guard"])
+        if last.extra and "search" in last.extra:
+            search = last.extra["search"]
+            stats["gemmaiku_search"] = {
+                "path": search["path"], "candidates": search["candidates"],
+                "decoded_tokens": search["decoded_tokens"], "logprob": search["logprob"],
+                "lines": [{k: line[k] for k in ("line", "path", "logprob", "break_logprob", "qualified")}
+                          for line in search["lines"]],
+            }
         return stats
 
     def headers(self) -> dict[str, str]:
