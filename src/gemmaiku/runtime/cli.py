@@ -60,18 +60,25 @@ def engine_for(model: str, overrides: dict[str, object]):
 @click.option("--system", "-s", help="System prompt (replaces a Modelfile's SYSTEM; '' for none).")
 @click.option("--option", "-o", "option_pairs", multiple=True, metavar="NAME=VALUE",
               help="Generation option in Ollama's names, repeatable: -o temperature=0.6 -o seed=1")
+@click.option("--guard", type=click.IntRange(0), default=0, show_default=True, metavar="K",
+              help="Search decoding with K candidates per line, as `serve --guard` (0: the model alone).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with text and stats.")
-def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[str, ...], as_json: bool) -> None:
+def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[str, ...], guard: int,
+             as_json: bool) -> None:
     """Generate a reply to PROMPT with MODEL (a .gguf file or a Modelfile).
 
     \b
     Example:
       gemmaiku generate artifacts/gemmaiku-270m-f16.gguf "Explain recursion" -o temperature=0.6
-      gemmaiku generate artifacts/Modelfile "Is the sky blue?" --json
+      gemmaiku generate artifacts/Modelfile "Is the sky blue?" --guard 4 --json
     """
     from gemmaiku.modelfile.prompt import modelfile_conversation
 
     engine, modelfile = engine_for(model, parse_option_pairs(option_pairs))
+    if guard:
+        from gemmaiku.runtime.guarded import GuardedEngine
+
+        engine = GuardedEngine(engine, guard)
     own = [{"role": "system", "content": system}] if system is not None else []
     messages = modelfile_conversation(modelfile, [*own, {"role": "user", "content": prompt}])
     pieces, last = [], None
@@ -87,7 +94,7 @@ def generate(model: str, prompt: str, system: str | None, option_pairs: tuple[st
             "model": model, "text": "".join(pieces), "finish_reason": last.finish_reason,
             "prompt_tokens": last.prompt_tokens, "generated_tokens": last.generated_tokens,
             "load_s": round(last.load_s, 4), "prompt_eval_s": round(last.prompt_eval_s, 4),
-            "eval_s": round(last.eval_s, 4),
+            "eval_s": round(last.eval_s, 4), **({"search": last.extra["search"]} if guard and last.extra else {}),
         }))
     else:
         sys.stdout.write("\n")
