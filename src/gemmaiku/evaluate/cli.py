@@ -251,6 +251,24 @@ def ablate(base: str | None, tuned: str | None, f16: str | None, q8: str | None,
     _finish(out, payload, as_json, line or "no arms ran")
 
 
+@eval_group.command()
+@click.argument("report_a", type=click.Path(path_type=Path))
+@click.argument("report_b", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(report_a: Path, report_b: Path, as_json: bool) -> None:
+    """Paired comparison of two reports on the same prompts and seeds (strict, clean; McNemar).
+
+    \b
+    Example:
+      gemmaiku eval compare reports/shipped-adversarial reports/candidate-adversarial
+    """
+    from gemmaiku.evaluate.compare import compare as compare_reports
+    from gemmaiku.evaluate.compare import markdown, read_samples
+
+    result = compare_reports(read_samples(report_a), read_samples(report_b))
+    click.echo(json.dumps(result, indent=2) if as_json else markdown(result, str(report_a), str(report_b)))
+
+
 def _rate(rate: dict[str, Any]) -> str:
     """'6/24 = 25.0% (95% CI 12.0-44.9)'."""
     low, high = rate["ci95"]
