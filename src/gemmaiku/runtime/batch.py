@@ -267,6 +267,7 @@ class Scheduler:
         with self._wake:
             if self._closed:
                 raise GemmaikuError("the model is unloaded (send the request again)")
+            self._drop_cancelled()
             if len(self.waiting) >= self.max_queue:
                 raise Busy(f"the model's queue is full ({self.max_queue} waiting; retry shortly)")
             self.waiting.append(job)
@@ -304,6 +305,13 @@ class Scheduler:
             self._step()
         for job in jobs:
             job.fail(GemmaikuError("the model was unloaded while generating (send the request again)"))
+
+    def _drop_cancelled(self) -> None:
+        """Forget waiting jobs whose client left: behind a job still waiting for sequences they
+        would keep their place in the queue until they reached its head."""
+        for job in [j for j in self.waiting if j.cancelled.is_set()]:
+            self.waiting.remove(job)
+            job.fail(GemmaikuError("cancelled"))
 
     def _admit(self) -> None:
         while self.waiting:
