@@ -2,10 +2,10 @@
 
 One error path: anything a client sent that cannot be served answers 4xx (GemmaikuError and bad
 bodies 400, a budget exceeded 400 naming the limit, unknown models 404, a slow body 408, an
-oversized body 413, a missing or wrong API key 401, a full model queue 503); anything else is a
-500 whose body says "internal error" with an id the log carries (serve.door). Bodies are
-``{"error": "..."}`` on the Ollama side and OpenAI's ``{"error": {"message", "type", "code"}}``
-under /v1.
+oversized body 413, a missing or wrong API key 401, a full model queue 503 with Retry-After);
+anything else is a 500 whose body says "internal error" with an id the log carries (serve.door).
+Bodies are ``{"error": "..."}`` on the Ollama side and OpenAI's ``{"error": {"message", "type",
+"code"}}`` under /v1.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gemmaiku import __version__
 from gemmaiku.errors import GemmaikuError
+from gemmaiku.runtime.batch import Busy
 from gemmaiku.serve import ollama_api, openai_api
 from gemmaiku.serve.admission import Admission, ServerBusy
 from gemmaiku.serve.disconnect import ClientGone
@@ -32,6 +33,7 @@ log = logging.getLogger("gemmaiku.serve")
 
 # FastAPI's own text for a body it could not read; ours says what to fix.
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
+RETRY_AFTER_S = 1  # a full queue (503): a short reply frees a place within about a second
 
 
 @dataclass
@@ -68,8 +70,11 @@ def create_app(registry: Registry, settings: ServeSettings | None = None) -> Fas
         return error_response(request.url.path, 404, str(exc), "not_found_error")
 
     @app.exception_handler(ServerBusy)
-    async def busy(request: Request, exc: ServerBusy) -> JSONResponse:
-        return error_response(request.url.path, 503, str(exc), "server_busy")
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: GemmaikuError) -> JSONResponse:
+        response = error_response(request.url.path, 503, str(exc), "server_busy")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(GemmaikuError)
     async def bad_request(request: Request, exc: GemmaikuError) -> JSONResponse:

@@ -86,9 +86,16 @@ def build_registry(models: tuple[str, ...], models_dirs: tuple[Path, ...], threa
               help="Add the virtual model 'gemmaiku-router' choosing between two served models.")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=N",
               help="Guarded generation for a GGUF model: search decoding, N candidates per line.")
+@click.option("--parallel", "parallel", multiple=True, metavar="N|NAME=N",
+              help="Requests a model decodes at once, for every model (N) or one (NAME=N). "
+                   "Default: chosen from cores and memory, printed at start.")
+@click.option("--queue", type=click.IntRange(0), metavar="N",
+              help="Requests that may wait per model beyond those decoding; one more is answered 503. "
+                   "[default: 16, or GEMMAIKU_MAX_QUEUE]")
 def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
           models_dirs: tuple[Path, ...], threads: int | None, max_body: int, with_smollm2: bool,
-          router_targets: str | None, guards: tuple[str, ...]) -> None:
+          router_targets: str | None, guards: tuple[str, ...], parallel: tuple[str, ...],
+          queue: int | None) -> None:
     """Serve MODELS (GGUF files or Modelfiles) with Ollama's and OpenAI's APIs.
 
     Any Ollama client (the `ollama` CLI and Python library, Open WebUI) and any OpenAI client
@@ -98,22 +105,46 @@ def serve(models: tuple[str, ...], host: str, port: int, api_key: str | None,
     Examples:
       gemmaiku serve gemmaiku=artifacts/Modelfile --smollm2 --router gemmaiku,smollm2 --guard gemmaiku=4
       gemmaiku serve model.gguf --port 8000 --api-key s3cret
+      gemmaiku serve gemmaiku=artifacts/Modelfile --smollm2 --parallel 4 --parallel smollm2=2 --queue 8
       curl http://127.0.0.1:11434/api/chat -d '{"model": "gemmaiku", "messages": [{"role": "user", "content": "hi"}]}'
     """
     import logging
+    from dataclasses import replace
 
     import uvicorn
 
     from gemmaiku.serve.app import ServeSettings, create_app
     from gemmaiku.serve.door import server_config
+    from gemmaiku.serve.limits import Limits
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     registry = build_registry(models, models_dirs, threads, with_smollm2=with_smollm2)
     add_guards_and_router(registry, guards, router_targets)
+    limits = Limits() if queue is None else replace(Limits(), max_queue=queue)
+    configure_parallel(registry, parallel, limits)
     settings = ServeSettings(host=host, port=port, api_key=api_key, max_body_bytes=max_body,
-                             models_dirs=list(registry.allowed_dirs))
+                             models_dirs=list(registry.allowed_dirs), limits=limits)
     click.echo(f"gemmaiku: serving {', '.join(registry.names()) or 'no models yet'} on http://{host}:{port}", err=True)
     uvicorn.Server(server_config(create_app(registry, settings), host, port, settings.limits)).run()
+
+
+def configure_parallel(registry, parallel: tuple[str, ...], limits) -> None:
+    """--parallel and --queue for every served model, one line each saying what was chosen and
+    why; models created later through the API get the same rule."""
+    from gemmaiku.serve.parallel import ParallelPolicy, parse_parallel
+
+    default, per_model = parse_parallel(parallel)
+    for name in per_model:
+        if name not in registry.names():
+            raise GemmaikuError(f"--parallel {name.removesuffix(':latest')}=...: no such served model "
+                                f"(serving {', '.join(registry.names()) or 'none'})")
+    policy = ParallelPolicy(default, per_model, queue=limits.max_queue, max_loaded=limits.max_loaded)
+    for name, model in registry.items():
+        choice = policy.apply(model)
+        if choice is not None:
+            click.echo(f"gemmaiku: {name} decodes up to {choice.parallel} requests at once ({choice.reason}); "
+                       f"{policy.queue} more may wait (--queue)", err=True)
+    registry.configure = policy.apply
 
 
 def add_guards_and_router(registry, guards: tuple[str, ...], router_targets: str | None) -> None:

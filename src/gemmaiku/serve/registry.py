@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +134,8 @@ class Registry:
         self._models: dict[str, ServedModel | VirtualModel] = {}
         self._lock = threading.Lock()
         self.allowed_dirs = [Path(d).resolve() for d in allowed_dirs]
+        # Applied to each model added with an engine of its own (serve --parallel and --queue).
+        self.configure: Callable[[ServedModel], Any] | None = None
 
     def names(self) -> list[str]:
         with self._lock:
@@ -159,7 +161,11 @@ class Registry:
     def add(self, model: ServedModel | VirtualModel) -> None:
         with self._lock:
             model.name = normalize_name(model.name)
+            fresh = isinstance(model, ServedModel) and not any(
+                isinstance(m, ServedModel) and m.engine is model.engine for m in self._models.values())
             self._models[model.name] = model
+        if fresh and self.configure is not None and isinstance(model, ServedModel):
+            self.configure(model)
 
     def remove(self, name: str) -> None:
         with self._lock:
