@@ -120,7 +120,8 @@ def test_the_policy_sets_parallel_and_queue_on_the_engine_behind_a_guard(gemma3_
     guarded.engine = GuardedEngine(guarded.engine, 4)
     policy = ParallelPolicy(per_model={"guarded:latest": 2}, queue=5)
     chosen = policy.apply(plain)
-    assert chosen is not None and plain.engine.parallel == chosen.parallel >= 1 and plain.engine.max_queue == 5
+    assert chosen is not None and plain.engine.parallel == chosen.parallel >= 1
+    assert plain.engine.max_queue == chosen.parallel + 5  # every request passes through it
     assert policy.apply(guarded).reason == "--parallel 2"
     inner = local_engine(guarded.engine)
     assert isinstance(inner, Engine) and inner.parallel == 2 and inner.sequences == 2 * inner.sequences_per_request
@@ -152,7 +153,7 @@ def test_models_created_later_get_the_rule_and_copies_keep_theirs(gemma3_gguf, c
     registry.add(served_from_gguf("first", gemma3_gguf))
     configure_parallel(registry, ("3", "first=2"), Limits(max_queue=7))
     first = registry.get_served("first").engine
-    assert (first.parallel, first.max_queue) == (2, 7)
+    assert (first.parallel, first.max_queue) == (2, 2 + 7)
     line = capsys.readouterr().err
     assert "first:latest decodes up to 2 requests at once (--parallel 2); 7 more may wait" in line
     registry.add(served_from_gguf("created", gemma3_gguf))  # as /api/create adds it

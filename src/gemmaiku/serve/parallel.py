@@ -142,7 +142,9 @@ class ParallelPolicy:
         if engine is None or engine.loaded:
             return None
         choice = self.choose(model.name, engine)
-        engine.parallel, engine.max_queue = choice.parallel, self.queue
+        # The server's admission answers 503 past parallel + queue requests; every request passes
+        # through the engine's own queue on its way in, so that one must take them all.
+        engine.parallel, engine.max_queue = choice.parallel, choice.parallel + self.queue
         return choice
 
     def choose(self, name: str, engine: Any) -> Choice:
