@@ -85,6 +85,8 @@ def loaded_rows(registry: Registry) -> list[dict[str, Any]]:
             row = safe_row(name, model)
             row.update(expires_at="0001-01-01T00:00:00Z", size_vram=0,
                        context_length=model.engine.options.num_ctx)
+            if hasattr(model.engine, "counts"):  # requests decoding and waiting, sequences free
+                row["gemmaiku_slots"] = model.engine.counts()
             rows.append(row)
     return rows
 
