@@ -1,5 +1,5 @@
-"""The quality metric: each detector on tiny inputs, the clean verdict, and line_flags agreeing
-with quality_flags."""
+"""The quality metric: each detector on tiny inputs, the clean verdict, and line_flags (with
+break_flags across each break) agreeing with quality_flags."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import json
 import pytest
 
 from gemmaiku.prosody import KINDS, Flag, assess, context_words, line_flags, quality_flags
-from gemmaiku.prosody.quality import DANGLING, is_word
+from gemmaiku.prosody.quality import (
+    DANGLING,
+    NEXT_CLASSES,
+    WAITS,
+    WORD_CLASSES,
+    break_flags,
+    is_word,
+)
 
 BASHO = "An old silent pond\nA frog jumps into the pond\nSplash! Silence again"
 
@@ -173,14 +180,16 @@ REPLIES = [
 
 @pytest.mark.parametrize("reply", REPLIES)
 def test_line_flags_agree_with_quality_flags(reply: str) -> None:
-    """The decoder's per-line call sees exactly the per-line flags of the whole-reply metric."""
+    """The decoder's per-line call, plus break_flags across each break, sees exactly the per-line
+    flags of the whole-reply metric."""
     prompt = "Write about the kettle"
     known = context_words(prompt, "")
     lines = reply.splitlines()
     per_line = [f for i, ln in enumerate(lines)
                 for f in line_flags(ln, context_words=known, last=i == len(lines) - 1, index=i)]  # fmt: skip
+    across = [f for i in range(len(lines) - 1) for f in break_flags(lines[i], lines[i + 1], index=i)]
     whole = [f for f in quality_flags(reply, prompt=prompt) if f.kind in ("dangling_end", "fragment", "non_word")]
-    assert sorted(per_line, key=lambda f: (f.line, f.kind)) == sorted(whole, key=lambda f: (f.line, f.kind))
+    assert sorted(per_line + across, key=lambda f: (f.line, f.kind)) == sorted(whole, key=lambda f: (f.line, f.kind))
 
 
 def test_never_raises_on_odd_input() -> None:
@@ -220,3 +229,97 @@ def test_repeat_cut_short_and_poem_topic() -> None:
     haiku = "A kite caught in a tree —\nthe branches stretch like a spring\non the mossy patch"
     assert quality_flags(haiku, prompt="Please write a short haiku about a kite caught in a tree.") == []
     assert [f.kind for f in quality_flags(haiku, prompt="Describe a kite caught in a tree.")] == ["echo"]
+
+
+@pytest.mark.parametrize(
+    ("line", "last"),
+    [
+        ("Name, role — a small", False),  # an adjective that cannot be a noun, after "a"
+        ("of you, a quiet", True),
+        ("the octopus is,", True),  # a copula after its subject, nothing after
+        ("What is", True),  # a copula waiting for its subject
+        ("pallet in the bins, and you'll be", False),  # "be" after a modal
+        ("I want to be", False),
+        ("A woman named", False),  # a participle waiting for the name
+    ],
+)
+def test_dangling_in_context(line: str, last: bool) -> None:
+    assert kinds(line, last=last) == ["dangling_end"]
+
+
+@pytest.mark.parametrize(
+    ("line", "last"),
+    [
+        ("I counted three", True),  # a number can end a phrase
+        ("the clock strikes three", False),
+        ("here it is", False),  # a copula licensed by what comes before it
+        ("I know where the river is", True),
+        ("as the sea is", True),
+        ("the octopus is.", True),  # completed by a full stop
+        ("wait just a few", True),  # fused heads
+        ("all of a sudden", True),
+        ("Earth spins like a top", True),  # "top" is a noun too
+        ("I keep a secret", True),  # an adjective that is also a count noun
+        ("the walls are red", True),
+        ("let it be", False),  # "be" with no modal
+        ("what will be will be", True),  # the end of the poem completes it
+        ("the ship was named.", True),
+        ("into the dark", True),  # an adjective after "the" waits only for a noun on the next line
+        ("the same", True),
+    ],
+)
+def test_not_dangling_in_context(line: str, last: bool) -> None:
+    assert "dangling_end" not in kinds(line, last=last)
+
+
+@pytest.mark.parametrize(
+    ("line", "next_line", "waits_for"),
+    [
+        ("No — a heart, yes; three", "hearts on the shell: one in each", "a number waiting for its noun"),
+        ("the whole city turns black — a white", "line of seven lines", "an adjective waiting for its noun"),
+        ("Same city, the same", "name, a year of birth", "an adjective waiting for its noun"),
+        ("on the old steam whistle; a red", "pigeon and an ear", "an adjective waiting for its noun"),
+        ("the field of gold — the moon's one", "light from his eyes", "a number waiting for its noun"),
+        ("in twelve, then one more, five: ten", "sixes in all", "a number waiting for its noun"),
+        ("A thousand — forty", "two, thirty-three", "a number cut in two"),
+        ("the rooster's call comes in through", "the long blue shutters", "a preposition waiting for its object"),
+        ("deep, blue, and warm beyond", "the ice-covered mountains", "a preposition waiting for its object"),
+        ("minutes on the same tracks — half", "the journey by train", "a predeterminer waiting"),
+        ("Long division, not", "a long list like the list of", '"not" waiting'),
+        ("a cat called", "Tom sleeps by the door", "a participle waiting for the name"),
+        ("No — no one knows what", "a cactus does", '"what" waiting for its clause'),
+    ],
+)
+def test_dangling_across_the_break(line: str, next_line: str, waits_for: str) -> None:
+    assert line_flags(line) == []  # the line alone may end there
+    [flag] = break_flags(line, next_line, index=0)
+    assert flag.kind == "dangling_end" and flag.line == 0 and waits_for in flag.detail
+    reply = f"{line}\n{next_line}\nsteam writes on the pane"
+    assert ("dangling_end", 0) in [(f.kind, f.line) for f in quality_flags(reply)]
+
+
+@pytest.mark.parametrize(
+    ("line", "next_line"),
+    [
+        ("I counted three,", "hearts on the shell"),  # punctuation closes the phrase
+        ("the clock strikes three", "— the birds wake"),
+        ("Into the dark", "night falls on the lake"),  # the next line's noun starts a clause
+        ("Loop one to twenty", "ping each address once"),  # a verb with its object
+        ("Sunlight passes through", "the heat tries to climb"),
+        ("A debt torn in half", "the one who forgives"),  # "in half": a noun
+        ("One customer, eight", "twenty-nine for each one"),  # "eight" is no tens word
+        ("The sea waves roll on", "my hand in the cold tide"),  # "on" is also a particle
+        ("Same city, the same", "Name of the town"),  # a capitalised word starts a sentence
+        ("the kettle sings and the", "lid rattles"),  # line_flags flags it already: not twice
+    ],
+)
+def test_not_dangling_across_the_break(line: str, next_line: str) -> None:
+    assert break_flags(line, next_line) == []
+
+
+def test_waits_table_names_known_classes() -> None:
+    for row in WAITS:
+        assert row.word in WORD_CLASSES and row.after in ("", *WORD_CLASSES)
+        assert row.completes in ("never", "stop", "end", "next")
+        assert (row.completes == "next") == (row.next in NEXT_CLASSES)
+        assert row.unless_after in ("", *WORD_CLASSES)

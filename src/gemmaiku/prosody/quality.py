@@ -10,6 +10,13 @@ finds nothing. The flags, by kind (:data:`KINDS`):
   nor are words such as ``is`` (``here it is``). A comma or a dash after the word does not help
   (``delete one line and,``); a full stop or a question mark completes the few words that can
   be stranded (``where is it from?``), and the end of the poem completes a modal (``it will``).
+  Open-class and ambiguous words dangle in context only (:data:`WAITS`, with parts of speech
+  from :mod:`gemmaiku.prosody.pos`): an adjective that cannot be a noun after "a" (``a small``),
+  a copula after its subject (``the octopus is,``), ``be`` after a modal, ``named``; and, when
+  the next line starts with what the word waits for (:func:`break_flags`), an adjective or a
+  number before its noun (``a red / pigeon``, ``three / hearts``), a number cut in two
+  (``forty / two``), a preposition before its object (``beyond / the mountains``), ``half``,
+  ``not``, ``called`` and ``what``.
 * ``fragment``: the last word is not a word (not in the lexicon, not made of known parts, not
   in the prompt, not a number), or it is cut at a hyphen (``ice-``).
 * ``non_word``: the same, for any other word of the line.
@@ -19,20 +26,24 @@ finds nothing. The flags, by kind (:data:`KINDS`):
 * ``repeated_line``: a line that repeats an earlier one.
 
 :func:`line_flags` runs the per-line detectors on one candidate line (fast, for decoders that
-score every candidate); :func:`quality_flags` runs everything on a reply; :func:`assess` adds the
-strict check and the clean verdict.
+score every candidate); :func:`break_flags` the dangling ends that only the next line shows;
+:func:`quality_flags` runs everything on a reply; :func:`assess` adds the strict check and the
+clean verdict.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from gemmaiku.prosody.estimate import analysable
 from gemmaiku.prosody.lexicon import cmu_counts
+from gemmaiku.prosody.numbers import ONES, TENS
+from gemmaiku.prosody.pos import classes
 from gemmaiku.prosody.syllables import CAMEL_PARTS, TOKEN_RE, fold
 
 KINDS = ("dangling_end", "fragment", "non_word", "meta_talk", "echo", "repeated_line")
@@ -59,6 +70,12 @@ def _closed(name: str, completes: str, words: str) -> Closed:
     return Closed(name, completes, frozenset(words.split()))
 
 
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+NEEDS_OBJECT = _wordset("of to from with into onto upon at for toward towards via per amid amidst among "
+                        "amongst unto despite during versus against like")  # fmt: skip
 DANGLING: tuple[Closed, ...] = (
     _closed("an article", "never", "a an the"),
     _closed("a possessive determiner", "never", "my your its our their whose thy"),
@@ -68,9 +85,7 @@ DANGLING: tuple[Closed, ...] = (
     _closed("a coordinating conjunction", "never", "and or nor but"),
     _closed("a subordinating conjunction", "never",
             "because although unless whereas whether whilst if than as until till"),
-    _closed("a preposition that needs its object", "stop",
-            "of to from with into onto upon at for toward towards via per amid amidst among "
-            "amongst unto despite during versus against like"),
+    Closed("a preposition that needs its object", "stop", NEEDS_OBJECT),
     _closed("a modal waiting for its verb", "end", "can could will would shall should may might must"),
     _closed("an intensifier waiting for its word", "never", "very"),
 )  # fmt: skip
@@ -80,6 +95,137 @@ DANGLING_WORDS: dict[str, Closed] = {w: row for row in DANGLING for w in row.wor
 CLITIC = Closed("a contracted auxiliary or possessive", "never", frozenset())
 CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d")
 CUT = Closed("a word cut at its hyphen", "never", frozenset())
+
+# Open-class and ambiguous words wait in context only: "a small" waits for its noun where "the
+# sun comes up" and "I counted three" are whole. Word classes by name; parts of speech come from
+# the table of gemmaiku.prosody.pos.
+DETERMINERS = _wordset("a an the this that these those my your his her its our their whose thy every each "
+                       "no some any another either neither")  # fmt: skip
+NUMBERS = frozenset(ONES[1:] + TENS[2:] + ["hundred", "thousand", "million", "billion", "dozen"])
+NUMBER_STEMS = frozenset(TENS[2:] + ["hundred", "thousand", "million", "billion"])  # "forty / two"
+# Adjectives that head a phrase by themselves after "a": "a few", "a little", "all of a sudden".
+FUSED_HEADS = _wordset("few little sudden")
+# Before a copula at the end of a line, these make the clause whole: "where the river is",
+# "here it is", "as the sea is", "whatever the cost is".
+COPULA_LICENSORS = _wordset("here there where what how who whom which why when whatever wherever however "
+                            "whoever as than so that")  # fmt: skip
+# Prepositions that are hardly ever particles (unlike "on", "in", "up", "over": "the waves roll on").
+PREPOSITIONS = _wordset("through beyond across along between throughout beneath underneath")
+PARTICLES = _wordset("in on up down out off over by around")
+SUBJECT_PRONOUNS = _wordset("i you he she it we they")
+# Words that start an object: after one, a noun that can be a verb is a verb ("print / i times
+# i", "range the rest"), not the noun a line waits for.
+OBJECT_STARTS = DETERMINERS | _wordset("i me you him her it us them")
+
+
+def _words_of(words: str) -> Callable[[str], bool]:
+    return _wordset(words).__contains__
+
+
+def _pos(letters: str) -> Callable[[str], bool]:
+    """Whether a word has one of these classes in the part-of-speech table."""
+    wanted = frozenset(letters)
+    return lambda word: not wanted.isdisjoint(classes(word))
+
+
+# Word classes by name: tests of a lower-case word.
+WORD_CLASSES: dict[str, Callable[[str], bool]] = {
+    "a or an": _words_of("a an"),
+    "determiner": lambda w: w in DETERMINERS or (w.endswith("'s") and len(w) > 2),  # "the moon's"
+    "number": NUMBERS.__contains__,
+    "number stem": NUMBER_STEMS.__contains__,
+    "noun": _pos("N"),
+    "adjective": _pos("AMC"),
+    "adjective, not a count noun": lambda w: not {"A", "M"}.isdisjoint(classes(w)) and w not in FUSED_HEADS,
+    "verb": _pos("V"),
+    "copula": _words_of("is are was were"),
+    "wh-word": _words_of("what who where which how why when"),
+    "what": _words_of("what"),
+    "be": _words_of("be"),
+    "modal or to": lambda w: (getattr(DANGLING_WORDS.get(w), "completes", "") == "end" or w == "to"
+                              or w.endswith(("'ll", "'d"))),  # "will be", "to be", "you'll be"
+    "naming participle": _words_of("named nicknamed dubbed titled entitled"),
+    "called": _words_of("called"),
+    "preposition": PREPOSITIONS.__contains__,
+    "preposition or particle": lambda w: w in PREPOSITIONS or w in PARTICLES or w in NEEDS_OBJECT,
+    "predeterminer": _words_of("half"),
+    "not": _words_of("not"),
+}  # fmt: skip
+
+
+def _continues_noun(words: list[str]) -> bool:
+    """The next line starts with a lower-case noun that goes on the phrase: not the subject of a
+    new clause ("the dark / night falls"), nor a verb with its object ("one / print i")."""
+    first, second = words[0], words[1].lower() if len(words) > 1 else ""
+    kinds = classes(first) if first.islower() else ""
+    return "N" in kinds and not WORD_CLASSES["verb"](second) and not ("V" in kinds and second in OBJECT_STARTS)
+
+
+def _starts_phrase(words: list[str]) -> bool:
+    """A determiner, a number, a name or an adjective: what starts a noun phrase."""
+    first = words[0].lower()
+    return (WORD_CLASSES["determiner"](first) or first in NUMBERS or is_name(words[0])
+            or WORD_CLASSES["adjective"](first))
+
+
+def _continues_noun_phrase(words: list[str]) -> bool:
+    """The next line starts with a noun phrase that is not the subject of a new clause ("passes
+    through / the heat tries")."""
+    lower = [w.lower() for w in words]
+    if len(lower) > 2 and WORD_CLASSES["noun"](lower[1]) and WORD_CLASSES["verb"](lower[2]):
+        return False
+    return _starts_phrase(words) or _continues_noun(words)
+
+
+# What the next line starts with, by name: tests of its first words (up to its first punctuation).
+NEXT_CLASSES: dict[str, Callable[[list[str]], bool]] = {
+    "noun": _continues_noun,
+    "noun phrase": _continues_noun_phrase,
+    "number": lambda words: words[0].lower() in NUMBERS,
+    "determiner": lambda words: WORD_CLASSES["determiner"](words[0].lower()),
+    "name": lambda words: is_name(words[0]),
+    "clause": lambda words: (words[0].lower() in SUBJECT_PRONOUNS or _starts_phrase(words)
+                             or WORD_CLASSES["noun"](words[0].lower())),
+}
+
+
+@dataclass(frozen=True)
+class Waits:
+    """A word that cannot end a phrase in context: a ``word`` of that class (a key of
+    :data:`WORD_CLASSES`) right after a word of class ``after`` (any word when empty), unless a
+    word of ``unless`` comes earlier in the line. ``completes`` as in :class:`Closed`, or
+    ``next``: the line waits only when the next line starts, with nothing between, with what the
+    word waits for (a key of :data:`NEXT_CLASSES`: "three / hearts", "a red / pigeon"); not when
+    the word before is of class ``unless_after`` ("torn in half")."""
+
+    name: str
+    word: str
+    after: str = ""
+    completes: str = "never"
+    next: str = ""
+    unless: frozenset[str] = frozenset()
+    unless_after: str = ""
+
+
+WAITS: tuple[Waits, ...] = (
+    Waits("an adjective waiting for its noun", "adjective, not a count noun", after="a or an"),  # "a small"
+    Waits("a copula waiting for its complement", "copula", after="noun", completes="stop",
+          unless=COPULA_LICENSORS),  # "the octopus is,"
+    Waits("a copula waiting for its subject", "copula", after="wh-word", completes="stop"),  # "What is"
+    Waits('"be" waiting for its complement', "be", after="modal or to", completes="end"),  # "you'll be"
+    Waits("a participle waiting for the name", "naming participle", completes="stop"),  # "A woman named"
+    # Across the break: the next line starts with what the word waits for.
+    Waits("an adjective waiting for its noun", "adjective", after="determiner", completes="next",
+          next="noun"),  # "the same / name", "a red / pigeon"
+    Waits("a number waiting for its noun", "number", completes="next", next="noun"),  # "three / hearts"
+    Waits("a number cut in two", "number stem", completes="next", next="number"),  # "forty / two"
+    Waits("a preposition waiting for its object", "preposition", completes="next", next="noun phrase"),
+    Waits("a predeterminer waiting for its noun phrase", "predeterminer", completes="next",
+          next="determiner", unless_after="preposition or particle"),  # "half / the journey", not "in half"
+    Waits('"not" waiting for what it negates', "not", completes="next", next="determiner"),  # ", not / a list"
+    Waits("a participle waiting for the name", "called", completes="next", next="name"),  # "a cat called / Tom"
+    Waits('"what" waiting for its clause', "what", completes="next", next="clause"),  # "knows what / a cactus does"
+)  # fmt: skip
 
 POEM_WORDS = r"(haikus?|poems?|verses?|stanzas?)"
 # (topic, what the reply says, what in the prompt asks about it): meta-talk is only flagged
@@ -220,15 +366,39 @@ def is_word(token: str) -> bool:
     return analysable(lower)
 
 
-def _dangling(word: str, tail: str, last: bool, first: bool) -> Closed | None:
-    """The closed class that leaves the line hanging on ``word``, or None. A capitalised word
-    inside the line is a name ("on May", "Will"), not a closed-class word."""
-    if not first and is_name(word) and not word.startswith("I'"):
+@lru_cache(maxsize=100_000)
+def _waiting(word: str, across: bool) -> tuple[Waits, ...]:
+    """The rows of :data:`WAITS` (those with ``next`` when ``across``) whose word class holds
+    the lower-case ``word``; cached, as most words are in none."""
+    return tuple(row for row in WAITS if (row.completes == "next") == across and WORD_CLASSES[row.word](word))
+
+
+def _waits(row: Waits, before: re.Match[str] | None, text: str, word_start: int) -> bool:
+    """Whether the last word of ``text`` (at ``word_start``), of ``row``'s class, waits in its
+    context: the word ``before`` it (None when it is the first); ``after`` needs the two side by
+    side, with no punctuation between."""
+    previous = before.group().lower() if before else ""
+    if row.after and (not WORD_CLASSES[row.after](previous) or text[before.end():word_start].strip()):
+        return False
+    if row.unless_after and WORD_CLASSES[row.unless_after](previous):
+        return False
+    return not row.unless or not row.unless & set(_words(text[:before.start()] if before else ""))
+
+
+def _dangling(matches: list[re.Match[str]], text: str, tail: str, last: bool) -> Closed | Waits | None:
+    """The closed class (or the context, :data:`WAITS`) that leaves the line hanging on its last
+    word, or None. A capitalised word inside the line is a name ("on May", "Will"), not a
+    closed-class word."""
+    word = matches[-1].group()
+    if len(matches) > 1 and is_name(word) and not word.startswith("I'"):
         return None
     lower = word.lower().replace("\u2019", "'")
-    row = DANGLING_WORDS.get(lower)
+    row: Closed | Waits | None = DANGLING_WORDS.get(lower)
     if row is None and lower.endswith(CLITICS) and len(lower) > 2:
         row = CLITIC
+    if row is None:
+        before = matches[-2] if len(matches) > 1 else None
+        row = next((w for w in _waiting(lower, False) if _waits(w, before, text, matches[-1].start())), None)
     if row is None:
         return None
     stopped = any(ch in STOPS or (ch in ANNOUNCES and not last) for ch in tail)
@@ -237,13 +407,17 @@ def _dangling(word: str, tail: str, last: bool, first: bool) -> Closed | None:
     return row
 
 
+def _dangling_flag(row: Closed | Waits, word: str, index: int | None) -> Flag:
+    return Flag("dangling_end", index, word, f'the line ends on "{word}" ({row.name}), which cannot end a phrase')
+
+
 def line_flags(line: str, *, context_words: frozenset[str] = frozenset(), last: bool = False,
                index: int | None = None) -> list[Flag]:
     """Dangling end, fragment and non-word flags of ONE line, independent of the other lines.
 
     ``context_words``: lower-cased words of the prompt and system text (see
     :func:`context_words`); ``last``: the line ends the poem; ``index`` goes into each flag's
-    ``line``."""
+    ``line``. :func:`break_flags` adds what only the next line shows."""
     text = fold(line).rstrip()
     matches = [m for m in TOKEN_RE.finditer(text) if m.lastgroup == "word"]
     if not matches:
@@ -258,16 +432,47 @@ def line_flags(line: str, *, context_words: frozenset[str] = frozenset(), last: 
     ends_line = not any(ch.isalnum() for ch in tail)
     if ends_line:
         cut = tail.startswith("-") and not tail.startswith("--")  # "sixty- / two", "ice-"
-        row = CUT if cut else _dangling(word, tail, last, first=len(matches) == 1)
+        row = CUT if cut else _dangling(matches, text, tail, last)
         if row is not None:
-            flags.append(Flag("dangling_end", index, word,
-                              f'the line ends on "{word}" ({row.name}), which cannot end a phrase'))
+            flags.append(_dangling_flag(row, word, index))
         if cut or (word.lower().strip("'") not in context_words and not is_word(word)):
             shown = word + ("-" if cut else "")
             flags.append(Flag("fragment", index, shown, f'the line ends on "{shown}", which is not a whole word'))
     elif word.lower().strip("'") not in context_words and not is_word(word):
         flags.append(Flag("non_word", index, word, f'"{word}" is not an English word'))
     return flags
+
+
+def _leading_words(text: str, most: int = 3) -> list[str]:
+    """The first words of ``text`` up to its first punctuation ("name, a year" -> ["name"]);
+    none when it starts with punctuation ("— the")."""
+    words: list[str] = []
+    end = 0
+    for m in TOKEN_RE.finditer(text):
+        if m.lastgroup == "symbol" or text[end:m.start()].strip() or len(words) == most:
+            break
+        words.append(m.group())
+        end = m.end()
+    return words
+
+
+def break_flags(line: str, next_line: str, *, index: int | None = None) -> list[Flag]:
+    """The dangling end that only the next line shows: ``line`` ends, with no punctuation, on a
+    word that waits for what ``next_line`` starts with (:data:`WAITS` rows with ``next``: "three
+    / hearts", "a red / pigeon", "warm beyond / the mountains"). Empty when :func:`line_flags`
+    flags the line's end already, so the two never flag one line twice."""
+    text, following = fold(line).rstrip(), fold(next_line).strip()
+    matches = [m for m in TOKEN_RE.finditer(text) if m.lastgroup == "word"]
+    starts = _leading_words(following)
+    if not matches or not starts or text[matches[-1].end():]:
+        return []
+    word = matches[-1].group()
+    if (len(matches) > 1 and is_name(word)) or _dangling(matches, text, "", last=False) is not None:
+        return []
+    before = matches[-2] if len(matches) > 1 else None
+    row = next((w for w in _waiting(word.lower(), True)
+                if _waits(w, before, text, matches[-1].start()) and NEXT_CLASSES[w.next](starts)), None)
+    return [] if row is None else [_dangling_flag(row, word, index)]
 
 
 @lru_cache(maxsize=64)
@@ -351,6 +556,8 @@ def quality_flags(reply: str, *, prompt: str = "", system: str = "") -> list[Fla
     seen: list[list[str]] = []
     for i, line in enumerate(lines):
         flags += line_flags(line, context_words=known, last=i == len(lines) - 1, index=i)
+        if i + 1 < len(lines):
+            flags += break_flags(line, lines[i + 1], index=i)
         meta = _meta(line, prompt, i)
         if meta:
             flags.append(meta)
