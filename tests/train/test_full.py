@@ -10,7 +10,7 @@ from train_helpers import CONVERSATIONS, char_tokenizer
 from gemmaiku.errors import GemmaikuError
 from gemmaiku.train.config import TrainConfig
 from gemmaiku.train.dataset import collate, encode
-from gemmaiku.train.full import BLOCKS_FILE, CONFIG_FILE, apply_blocks, load_blocks
+from gemmaiku.train.full import BLOCKS_FILE, CONFIG_FILE, apply_blocks, load_blocks, main
 from gemmaiku.train.loop import train
 from gemmaiku.train.loss import selected_loss_sum
 
@@ -66,11 +66,16 @@ def test_full_mode_trains_only_the_blocks_and_its_weights_reload_exactly(
     assert abs(_valid_loss(base) - result["result"]["final_val_loss"]) < 1e-5
 
     fused = apply_blocks(chat_model_dir, out, tmp_path / "fused")
-    reloaded = _base(fused)
+    main([str(out), "--out", str(tmp_path / "by-cli"), "--base", str(chat_model_dir)])
+    with pytest.raises(SystemExit, match="already exists"):
+        main([str(out), "--out", str(tmp_path / "by-cli"), "--base", str(chat_model_dir)])
+    reloaded = _base(tmp_path / "by-cli")
     ids = torch.tensor([[2, 4, 30, 31, 32, 5, 4, 40, 41]])
     with torch.no_grad():
         torch.testing.assert_close(reloaded(input_ids=ids).logits, base(input_ids=ids).logits)
     assert (fused / "tokenizer.json").is_file() and (fused / "config.json").is_file()
+    with torch.no_grad():
+        torch.testing.assert_close(_base(fused)(input_ids=ids).logits, base(input_ids=ids).logits)
 
 
 def test_init_weights_warm_starts_a_full_run(tiny_corpus, chat_model_dir, tmp_path):

@@ -6,11 +6,15 @@ under their Hugging Face names in ``OUT/model_blocks.safetensors``, beside ``ful
 (the base it was trained on and the tensor names). :func:`apply_blocks` writes a complete
 Hugging Face folder (the base with those tensors replaced) that `gemmaiku export` converts like
 any other; :func:`load_blocks` puts them back into a loaded base model.
+
+    python -m gemmaiku.train.full RUN --out DIR [--base DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -122,3 +126,32 @@ def apply_blocks(base_dir: str | Path, run_dir: str | Path, out_dir: str | Path)
             if (base.path / name).is_file():
                 shutil.copy2(base.path / name, tmp / name)
     return Path(out_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Write a Hugging Face folder: the base with a full run's block weights.",
+        epilog="example: python -m gemmaiku.train.full runs/full --out runs/full-model",
+    )
+    parser.add_argument(
+        "run", type=Path, help="a folder made by `gemmaiku train --train-mode full`"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the folder to write")
+    parser.add_argument("--base", type=Path, default=None, help="[the cached bundled 270M]")
+    args = parser.parse_args(argv)
+    if args.base is None:
+        from gemmaiku.base import ensure_base
+
+        args.base = ensure_base(progress=False)
+    try:
+        if args.out.exists():
+            raise GemmaikuError(f"{args.out} already exists (remove it or choose another --out)")
+        print(apply_blocks(args.base, args.run, args.out))
+    except GemmaikuError as exc:
+        if os.environ.get("GEMMAIKU_DEBUG"):
+            raise
+        raise SystemExit(f"gemmaiku: error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
