@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from gemmaiku.bench.throughput import (
+    LAYERS,
     Measurement,
+    goal_rows,
     measure,
     percentile,
     with_ratios,
@@ -91,6 +93,23 @@ def test_report_holds_the_numbers(tmp_path):
     assert "| ollama | 1 | 4 | 45.0 | 0.90x |" in md and "| raw | 1 | 4 | 50.0 | - |" in md
     assert json.loads((tmp_path / "t" / "report.json").read_text())["rows"] == payload["rows"]
     assert (tmp_path / "t" / "throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_goals_against_llama_server_and_our_own_concurrency_1(tmp_path):
+    rows = [_m("llama-server", 4, 100.0, 0.20, 2.0), _m("openai", 1, 60.0, 0.05, 1.0),
+            _m("openai", 4, 96.0, 0.31, 2.1), _m("ollama", 4, 80.0, 0.29, 2.2)]
+    goals = {(g["layer"], g["goal"]): g for g in goal_rows([m.to_dict() for m in rows])}
+    assert goals[("openai", "aggregate tok/s vs llama-server")] == {
+        "layer": "openai", "goal": "aggregate tok/s vs llama-server", "ratio": 0.96, "bound": ">= 0.95", "met": True}
+    assert goals[("openai", "aggregate tok/s vs our concurrency 1")]["ratio"] == 1.6
+    assert not goals[("openai", "TTFT p50 vs llama-server")]["met"]  # 1.55x the anchor's
+    assert not goals[("ollama", "aggregate tok/s vs llama-server")]["met"]
+    assert ("ollama", "aggregate tok/s vs our concurrency 1") not in goals  # no ollama row at concurrency 1
+    settings = {"layers": ["llama-server", "openai", "ollama"], "concurrency": [1, 4], "requests": 4}
+    write_throughput(tmp_path / "g", rows, False, settings, [])
+    md = (tmp_path / "g" / "report.md").read_text()
+    assert "| openai | TTFT p50 vs llama-server | 1.55x | <= 1.5 | no |" in md
+    assert "llama-server" in LAYERS
 
 
 def test_cli_errors(tmp_path):

@@ -9,7 +9,9 @@ took to start and its memory, and stop both before the next layer; Docker's cont
 CPUs this process may use (a container does not inherit `taskset`). Every configuration gets one warm-up request
 (loads the model; not counted), then ``requests`` requests from ``concurrency`` client threads.
 Requests are greedy (temperature 0, fixed seed) with the same prompts, so every layer generates
-the same tokens and the figures differ only by the layer's own cost.
+the same tokens and the figures differ only by the layer's own cost. Every layer decodes up to
+``parallel`` requests at once; the `llama-server` layer is llama.cpp's own server run the same way
+(bench.llama_server), the anchor of our server's goals (:data:`GOALS`).
 
 Figures per (layer, concurrency): aggregate tokens/s (all generated tokens over wall time), time
 to first token and end-to-end latency (p50, p95), the median per-request decode speed, and each
@@ -163,7 +165,8 @@ def _ratio(a: float, b: float) -> float | None:
 
 # -- the server, started and stopped by the benchmark ---------------------------------------------
 @contextlib.contextmanager
-def gemmaiku_server(model: Path, threads: int | None, *, log: Path | None = None) -> Iterator[str]:
+def gemmaiku_server(model: Path, threads: int | None, *, log: Path | None = None,
+                    parallel: int | None = None) -> Iterator[str]:
     """`gemmaiku serve bench=MODEL` in a subprocess on a free port; yields its base URL."""
     import httpx
 
@@ -171,6 +174,8 @@ def gemmaiku_server(model: Path, threads: int | None, *, log: Path | None = None
     command = [sys.executable, "-m", "gemmaiku", "serve", f"{SERVED_NAME}={model}", "--port", str(port)]
     if threads:
         command += ["--threads", str(threads)]
+    if parallel:
+        command += ["--parallel", str(parallel)]
     sink = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -328,6 +333,8 @@ class BenchSettings:
     webui_model: str = "gemmaiku:latest"
     webui_token: str | None = None
     server_log: Path | None = None
+    parallel: int = 4  # requests each server (and the in-process engine) decodes at once
+    sampling: dict[str, Any] = field(default_factory=dict)  # the requests' options: llama-server's defaults
     # filled by the layers that start Open WebUI: start time and memory, per layer
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -353,6 +360,7 @@ def _raw(s: BenchSettings) -> Iterator[Callable[[], Target]]:
     from gemmaiku.evaluate.targets import parse_target
 
     target = parse_target(f"gguf:{s.model}", threads=s.threads, num_ctx=s.num_ctx)
+    target.generator.parallel = s.parallel  # type: ignore[attr-defined]  # an Engine, not loaded yet
     try:
         yield lambda: _SharedEngineTarget(target)
     finally:
@@ -363,7 +371,7 @@ def _raw(s: BenchSettings) -> Iterator[Callable[[], Target]]:
 def _server(kind: str, s: BenchSettings) -> Iterator[Callable[[], Target]]:
     from gemmaiku.evaluate.targets import parse_target
 
-    with gemmaiku_server(s.model, s.threads, log=s.server_log) as url:
+    with gemmaiku_server(s.model, s.threads, log=s.server_log, parallel=s.parallel) as url:
         spec = f"ollama:{url}/{SERVED_NAME}" if kind == "ollama" else f"openai:{url}/v1/{SERVED_NAME}"
         yield lambda: parse_target(spec)
 
@@ -387,7 +395,7 @@ def _started_webui(layer: str, s: BenchSettings) -> Iterator[Callable[[], Target
 
     log = cache_dir() / "bench" / f"{layer}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with gemmaiku_server(s.model, s.threads, log=s.server_log) as server_url:
+    with gemmaiku_server(s.model, s.threads, log=s.server_log, parallel=s.parallel) as server_url:
         started = time.perf_counter()
         with WEBUI_STARTERS[layer](server_url, log=log) as (url, memory):
             stats = {"start_s": round(time.perf_counter() - started, 1), "memory_mib_started": memory(),
@@ -401,6 +409,22 @@ def _started_webui(layer: str, s: BenchSettings) -> Iterator[Callable[[], Target
                 s.services[layer] = stats
 
 
+@contextlib.contextmanager
+def _llama_server(s: BenchSettings) -> Iterator[Callable[[], Target]]:
+    """llama.cpp's own server (the anchor), configured as `gemmaiku serve --parallel N` runs the
+    model (bench.llama_server), through its OpenAI-compatible endpoint."""
+    from gemmaiku.bench.llama_server import SERVED_ALIAS, running
+    from gemmaiku.evaluate.targets import parse_target
+    from gemmaiku.runtime.engine import DEFAULT_SLOTS
+    from gemmaiku.runtime.options import options_from
+
+    sampling = options_from(dict(s.sampling))  # over the defaults our server's engine has
+    threads = s.threads or DEFAULT_SLOTS.threads_per_slot()  # what our engine takes when not told
+    with running(s.model, threads=threads, parallel=s.parallel, num_ctx=sampling.num_ctx,
+                 sampling=sampling.model_dump(), log=s.server_log) as url:
+        yield lambda: parse_target(f"openai:{url}/v1/{SERVED_ALIAS}")
+
+
 # layer -> (what it is, how to reach it)
 LAYERS: dict[str, tuple[str, Callable[[BenchSettings], contextlib.AbstractContextManager]]] = {
     "raw": ("llama.cpp in process (gemmaiku.runtime.Engine.stream)", _raw),
@@ -412,6 +436,8 @@ LAYERS: dict[str, tuple[str, Callable[[BenchSettings], contextlib.AbstractContex
     "webui-docker": (f"Open WebUI 0.12.4 in Docker ({OPEN_WEBUI_IMAGE}, host network), started here in front "
                      "of a gemmaiku serve subprocess; /api/chat/completions SSE stream",
                      lambda s: _started_webui("webui-docker", s)),
+    "llama-server": ("llama.cpp's own llama-server (--parallel N --cont-batching, built from llama-cpp-python's "
+                     "vendored llama.cpp), OpenAI /v1/chat/completions SSE stream", _llama_server),
 }
 
 
@@ -450,8 +476,8 @@ def throughput_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
               "latency p50 s", "p95 s", "vs raw", "load avg at start"]
     lines = [md_table(header, table), "",
              "tok/s (all): generated tokens of all requests over the wall time of the configuration. "
-             "TTFT and latency are per request from the client's side, queueing included (one model "
-             "generates one request at a time at every layer). 'vs raw': the layer's figure over raw "
+             "TTFT and latency are per request from the client's side, queueing included (every layer "
+             "decodes up to `parallel` requests at once, the rest wait). 'vs raw': the layer's figure over raw "
              "llama.cpp's at the same concurrency (tokens/s below 1, times above 1 are overhead)."]
     estimated = [f"{r['layer']}@{r['concurrency']}" for r in rows if r.get("tokens_estimated")]
     if estimated:
@@ -460,6 +486,56 @@ def throughput_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     if errors:
         lines += ["", "Errors:", *errors]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Our server's figure at :data:`GOAL_CONCURRENCY` over a reference: llama-server's at the same
+    concurrency, or our own layer's at concurrency 1; met when the ratio is on the right side of
+    ``bound``."""
+
+    name: str
+    figure: str  # a Measurement field
+    reference: str  # "llama-server", or "concurrency 1"
+    bound: float
+    at_least: bool
+
+
+GOAL_CONCURRENCY = 4
+OUR_SERVER_LAYERS = ("ollama", "openai")
+GOALS = (
+    Goal("aggregate tok/s vs llama-server", "tokens_per_s", "llama-server", 0.95, True),
+    Goal("aggregate tok/s vs our concurrency 1", "tokens_per_s", "concurrency 1", 1.5, True),
+    Goal("TTFT p50 vs llama-server", "ttft_p50_s", "llama-server", 1.5, False),
+)
+
+
+def goal_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each goal for each of our server's layers measured, where the rows hold both figures."""
+    by = {(r["layer"], r["concurrency"]): r for r in rows}
+    out = []
+    for layer in OUR_SERVER_LAYERS:
+        ours = by.get((layer, GOAL_CONCURRENCY))
+        for goal in GOALS if ours else ():
+            key = ("llama-server", GOAL_CONCURRENCY) if goal.reference == "llama-server" else (layer, 1)
+            reference = by.get(key)
+            if reference is None or not reference[goal.figure]:
+                continue
+            ratio = ours[goal.figure] / reference[goal.figure]
+            out.append({"layer": layer, "goal": goal.name, "ratio": round(ratio, 3),
+                        "bound": f"{'>=' if goal.at_least else '<='} {goal.bound}",
+                        "met": ratio >= goal.bound if goal.at_least else ratio <= goal.bound})
+    return out
+
+
+def goals_markdown(goals: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not goals:
+        return []
+    from gemmaiku.evaluate.report import md_table
+
+    table = [[g["layer"], g["goal"], f"{g['ratio']:.2f}x", g["bound"], "yes" if g["met"] else "no"] for g in goals]
+    return ["", f"Goals at concurrency {GOAL_CONCURRENCY} (gemmaiku serve --parallel against llama-server):", "",
+            md_table(["layer", "goal", "ratio", "target", "met"], table)]
 
 
 def services_markdown(services: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -516,10 +592,11 @@ def write_throughput(out: Path, rows: Sequence[Measurement], partial: bool, sett
     data = with_ratios(rows)
     payload = {"kind": "throughput", "provenance": provenance(), "partial": partial,
                "targets": list(target_info), "settings": dict(settings),
-               "layers": {k: LAYERS[k][0] for k in settings["layers"]}, "rows": data}
+               "layers": {k: LAYERS[k][0] for k in settings["layers"]}, "rows": data, "goals": goal_rows(data)}
     layer_lines = [f"- **{k}**: {v}" for k, v in payload["layers"].items()]
     md = "\n".join([md_header("Throughput by layer", payload), "Layers:", *layer_lines, "",
-                    throughput_markdown(data), *services_markdown(settings.get("services") or {}),
+                    throughput_markdown(data), *goals_markdown(payload["goals"]),
+                    *services_markdown(settings.get("services") or {}),
                     "", "## Settings", "", "```json",
                     json.dumps(settings, indent=2, ensure_ascii=False), "```"])
     write_report(out, payload, md, figures={"throughput.png": throughput_plot(data)} if data else {})
