@@ -155,7 +155,7 @@ def test_models_created_later_get_the_rule_and_copies_keep_theirs(gemma3_gguf, c
     first = registry.get_served("first").engine
     assert (first.parallel, first.max_queue) == (2, 2 + 7)
     line = capsys.readouterr().err
-    assert "first:latest decodes up to 2 requests at once (--parallel 2); 7 more may wait" in line
+    assert "first:latest decodes up to 2 requests at once: --parallel 2; 7 more may wait" in line
     registry.add(served_from_gguf("created", gemma3_gguf))  # as /api/create adds it
     assert registry.get_served("created").engine.parallel == 3
     registry.add(ServedModel(name="copy", path=gemma3_gguf, engine=first))  # /api/copy shares the engine

@@ -142,7 +142,7 @@ def configure_parallel(registry, parallel: tuple[str, ...], limits) -> None:
     for name, model in registry.items():
         choice = policy.apply(model)
         if choice is not None:
-            click.echo(f"gemmaiku: {name} decodes up to {choice.parallel} requests at once ({choice.reason}); "
+            click.echo(f"gemmaiku: {name} decodes up to {choice.parallel} requests at once: {choice.reason}; "
                        f"{policy.queue} more may wait (--queue)", err=True)
     registry.configure = policy.apply
 
