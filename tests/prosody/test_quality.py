@@ -281,6 +281,9 @@ def test_not_dangling_in_context(line: str, last: bool) -> None:
         ("on the old steam whistle; a red", "pigeon and an ear", "an adjective waiting for its noun"),
         ("the field of gold — the moon's one", "light from his eyes", "a number waiting for its noun"),
         ("in twelve, then one more, five: ten", "sixes in all", "a number waiting for its noun"),
+        ("No, not yours: one small", "cork in the sink", "an adjective waiting for its noun"),  # after a number
+        ("the week holds two", "long days of rain", "a number waiting for its noun"),  # adjective, then noun
+        ("Osaka, in the old", "train station at dawn", "an adjective waiting for its noun"),
         ("A thousand — forty", "two, thirty-three", "a number cut in two"),
         ("the rooster's call comes in through", "the long blue shutters", "a preposition waiting for its object"),
         ("deep, blue, and warm beyond", "the ice-covered mountains", "a preposition waiting for its object"),

@@ -16,7 +16,8 @@ CLASSES = {
     "A": "an adjective that is never a noun (same, tiny)",
     "M": "an adjective that is also a mass noun, never counted (small, dark)",
     "C": "an adjective that is also a count noun (red, reds; cold, colds)",
-    "V": "a finite verb form, possibly (falls, print, stood)",
+    "V": "a finite verb, most likely (falls, stood)",
+    "v": "a finite verb, possibly, though most likely not (print, line)",
 }
 
 

@@ -22,8 +22,9 @@ Classes (:data:`gemmaiku.prosody.pos.CLASSES`; a word may have several):
   it can be a mass noun only (no plural: ``small``, ``dark``), ``C`` when it can be a count noun
   (``red``/``reds``), as ordinals can (fractions: ``a third``) and the words of
   :data:`COUNT_NOUNS`, which both lexicons know only as adjectives or verbs;
-* ``V`` when it can be a finite verb (most likely tag ``VB``, ``VBD``, ``VBP``, ``VBZ``, ``MD``,
-  or a base, past or third-person form in LemmInflect).
+* ``V`` when its most likely tag is a finite verb (``VB``, ``VBD``, ``VBP``, ``VBZ``, ``MD``:
+  ``falls``, ``stood``), ``v`` when it is not but can be one (a base, past or third-person form
+  in LemmInflect: ``print``, ``line``).
 
 Only plain words that CMUdict holds are kept (the table answers for words of a checked line;
 hyphenated and rare tagger entries would only weigh it down).
@@ -142,14 +143,14 @@ def classes(brill: dict[str, str], lexicon: Inflections) -> dict[str, str]:
     for word in set(lexicon.countable) | lexicon.plurals | number_plurals():
         if word not in brill:
             out[word].add("N")
-    for word in lexicon.finite_verbs:
-        out[word].add("V")
+    for word in lexicon.finite_verbs - {w for w, tag in brill.items() if tag in VERB_TAGS}:
+        out[word].add("v")
     return {word: "".join(sorted(letters)) for word, letters in out.items() if cmu_counts(word) is not None}
 
 
 def render(table: dict[str, str], brill_name: str, lemminflect_name: str) -> str:
     lines = [HEADER.format(brill=brill_name, lemminflect=lemminflect_name)]
-    for letter in sorted(set("".join(table.values()))):
+    for letter in sorted(set("".join(table.values())), key=str.upper):
         words = sorted(w for w, letters in table.items() if letter in letters)
         line = letter
         for word in words:

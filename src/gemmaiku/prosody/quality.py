@@ -101,6 +101,7 @@ CUT = Closed("a word cut at its hyphen", "never", frozenset())
 # the table of gemmaiku.prosody.pos.
 DETERMINERS = _wordset("a an the this that these those my your his her its our their whose thy every each "
                        "no some any another either neither")  # fmt: skip
+QUANTIFIERS = _wordset("many few several all both most much more less fewer enough")
 NUMBERS = frozenset(ONES[1:] + TENS[2:] + ["hundred", "thousand", "million", "billion", "dozen"])
 NUMBER_STEMS = frozenset(TENS[2:] + ["hundred", "thousand", "million", "billion"])  # "forty / two"
 # Adjectives that head a phrase by themselves after "a": "a few", "a little", "all of a sudden".
@@ -131,13 +132,15 @@ def _pos(letters: str) -> Callable[[str], bool]:
 # Word classes by name: tests of a lower-case word.
 WORD_CLASSES: dict[str, Callable[[str], bool]] = {
     "a or an": _words_of("a an"),
-    "determiner": lambda w: w in DETERMINERS or (w.endswith("'s") and len(w) > 2),  # "the moon's"
+    "determiner": lambda w: (w in DETERMINERS or w in QUANTIFIERS or w in NUMBERS
+                             or (w.endswith("'s") and len(w) > 2)),  # "the moon's"
     "number": NUMBERS.__contains__,
     "number stem": NUMBER_STEMS.__contains__,
     "noun": _pos("N"),
     "adjective": _pos("AMC"),
     "adjective, not a count noun": lambda w: not {"A", "M"}.isdisjoint(classes(w)) and w not in FUSED_HEADS,
-    "verb": _pos("V"),
+    "verb": _pos("V"),  # most likely a verb
+    "verb too": _pos("Vv"),  # possibly a verb
     "copula": _words_of("is are was were"),
     "wh-word": _words_of("what who where which how why when"),
     "what": _words_of("what"),
@@ -154,11 +157,15 @@ WORD_CLASSES: dict[str, Callable[[str], bool]] = {
 
 
 def _continues_noun(words: list[str]) -> bool:
-    """The next line starts with a lower-case noun that goes on the phrase: not the subject of a
-    new clause ("the dark / night falls"), nor a verb with its object ("one / print i")."""
+    """The next line starts with a lower-case noun (after adjectives, if any: "long days") that
+    goes on the phrase: not the subject of a new clause ("the dark / night falls"), nor a verb
+    with its object ("one / print i")."""
+    while len(words) > 1 and words[0].islower() and WORD_CLASSES["adjective"](words[0]):
+        words = words[1:]
     first, second = words[0], words[1].lower() if len(words) > 1 else ""
-    kinds = classes(first) if first.islower() else ""
-    return "N" in kinds and not WORD_CLASSES["verb"](second) and not ("V" in kinds and second in OBJECT_STARTS)
+    if not (first.islower() and WORD_CLASSES["noun"](first)):
+        return False
+    return not WORD_CLASSES["verb"](second) and not (WORD_CLASSES["verb too"](first) and second in OBJECT_STARTS)
 
 
 def _starts_phrase(words: list[str]) -> bool:
