@@ -130,7 +130,7 @@ def webui(
 
     from gemmaiku.paths import cache_dir
     from gemmaiku.serve.app import ServeSettings, create_app
-    from gemmaiku.serve.cli import add_guards_and_router, build_registry
+    from gemmaiku.serve.cli import add_guards_and_router, build_registry, configure_parallel
     from gemmaiku.serve.webui import find_webui_bin, start_webui
 
     binary = find_webui_bin(webui_bin)  # before loading any model: fail fast with the fix
@@ -138,6 +138,7 @@ def webui(
     registry = build_registry(models, (), threads, with_smollm2=with_smollm2)
     add_guards_and_router(registry, guards, router_targets)
     settings = ServeSettings(host=host, port=port, models_dirs=list(registry.allowed_dirs))
+    configure_parallel(registry, (), settings.limits)  # serve's default: Open WebUI sends 4 requests a turn
     data_dir = (data_dir or cache_dir() / "webui").expanduser()
     server = ServerThread(create_app(registry, settings), host=host, port=port)
     server_url = server.start()
