@@ -146,6 +146,81 @@ def test_llama_server_runs_the_model_as_serve_parallel_does(tmp_path):
     assert "--chat-template-file" not in plain and "--temp" not in plain
 
 
+STAND_IN_SERVER = """#!{python}
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+args = sys.argv[1:]
+with open({record!r}, "w") as f:
+    json.dump({{"args": args, "template": open(args[args.index("--chat-template-file") + 1]).read()
+               if "--chat-template-file" in args else None}}, f)
+if {exit_at_once}:
+    sys.exit(3)
+health = iter([503, 503])
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(next(health, 200) if self.path == "/health" else 404)
+        self.end_headers()
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        events = [{{"choices": [{{"delta": {{"content": "Snow "}}}}]}},
+                  {{"choices": [{{"delta": {{"content": "falls"}}, "finish_reason": "length"}}]}},
+                  {{"choices": [], "usage": {{"prompt_tokens": 9, "completion_tokens": body["max_tokens"]}}}}]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(f"data: {{json.dumps(event)}}\\n\\n".encode())
+        self.wfile.write(b"data: [DONE]\\n\\n")
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", int(args[args.index("--port") + 1])), Handler).serve_forever()
+"""
+
+
+def stand_in_server(folder: Path, *, exit_at_once: bool = False) -> Path:
+    """A llama-server that records its arguments, answers /health 503 twice then 200, and streams
+    a two-piece reply in OpenAI's SSE with usage."""
+    import sys
+
+    binary = folder / "llama-server"
+    binary.write_text(STAND_IN_SERVER.format(python=sys.executable, record=str(folder / "record.json"),
+                                             exit_at_once=exit_at_once))
+    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+    return binary
+
+
+def test_the_layer_waits_for_health_and_streams_through_the_openai_endpoint(tmp_path):
+    from gemmaiku.chat import CHAT_TEMPLATE
+    from gemmaiku.evaluate.targets import parse_target
+    from tests.serve.conftest import write_tiny_gguf
+
+    binary = stand_in_server(tmp_path)
+    model = write_tiny_gguf(tmp_path / "m.gguf")  # no chat template in it
+    with llama_server.running(model, threads=1, parallel=4, num_ctx=1024, sampling={"temperature": 0.0},
+                              binary=binary) as url:
+        reply = parse_target(f"openai:{url}/v1/{llama_server.SERVED_ALIAS}").generate(
+            [{"role": "user", "content": "hi"}], {"num_predict": 7})
+    assert (reply.text, reply.prompt_tokens, reply.generated_tokens) == ("Snow falls", 9, 7)
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["template"] == CHAT_TEMPLATE  # the format our server falls back to
+    assert flag(record["args"], "--ctx-size") == "4096" and flag(record["args"], "--temp") == "0.0"
+
+
+def test_a_server_that_exits_at_start_is_one_line(tmp_path):
+    from tests.serve.conftest import write_tiny_gguf
+
+    binary = stand_in_server(tmp_path, exit_at_once=True)
+    with pytest.raises(GemmaikuError, match="llama-server exited with status 3 before serving"), \
+            llama_server.running(write_tiny_gguf(tmp_path / "m.gguf"), threads=1, parallel=1, num_ctx=512,
+                                 sampling={}, binary=binary):
+        pass
+
+
 @pytest.mark.slow
 @pytest.mark.real_model
 @pytest.mark.e2e
