@@ -224,5 +224,48 @@ def filter_command(raw: Path, round_number: int, out: Path, pairs: Path | None, 
                f"pairs {counts['pairs']}")
 
 
+def mix(data: Path, rounds: Sequence[Path], out: Path) -> dict[str, Any]:
+    """A training folder: the corpus' train split plus distilled rounds (their conversations), the
+    corpus' valid split as it is, and a MANIFEST.json recording every source's sha256."""
+    from gemmaiku.atomic import atomic_dir
+
+    sources = [data / "train.jsonl", *rounds]
+    train_rows: list[dict[str, Any]] = []
+    for path in sources:
+        for row in read_jsonl(path):
+            train_rows.append({"category": row.get("category", ""), "messages": row["messages"],
+                               **({"source": row["source"]} if "source" in row else {})})
+    valid = data / "valid.jsonl"
+    if not valid.is_file():
+        raise GemmaikuError(f"no valid.jsonl in {data} (give --data the corpus folder)")
+    manifest = {"sources": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in [*sources, valid]},
+                "train_rows": len(train_rows), "valid": str(valid)}
+    with atomic_dir(out) as tmp:
+        write_jsonl(tmp / "train.jsonl", train_rows)
+        (tmp / "valid.jsonl").write_bytes(valid.read_bytes())
+        body = "\n".join(f"{h}  {p}" for p, h in manifest["sources"].items())
+        manifest["sha256"] = hashlib.sha256(body.encode()).hexdigest()
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+@distill.command("mix")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="The corpus folder (train.jsonl, valid.jsonl).")
+@click.option("--round", "rounds", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A distilled round file (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The training folder to write.")
+def mix_command(data: Path, rounds: tuple[Path, ...], out: Path) -> None:
+    """Write a training folder: the corpus' train split plus distilled rounds, its valid split.
+
+    \b
+    Example:
+      gemmaiku distill mix --round data/distill/round1.jsonl --out runs/data-r1
+      gemmaiku train --data runs/data-r1 --out runs/r1 --init-adapter adapters/gemmaiku-270m ...
+    """
+    manifest = mix(data, rounds, out)
+    click.echo(f"{manifest['train_rows']} training conversations in {out}/train.jsonl (sha256 {manifest['sha256'][:16]})")
+
+
 if __name__ == "__main__":
     distill()
