@@ -35,9 +35,13 @@ def labelled():
     return rows, predictions(rows)
 
 
-def test_labels_cover_whole_replies(labelled) -> None:
-    rows, _ = labelled
-    assert len(rows) >= 300
+LABEL_FILES = (LABELS, *(LABELS.with_name(f"quality_labels_{name}.jsonl") for name in ("heldout", "heldout2")))
+
+
+@pytest.mark.parametrize("path", LABEL_FILES, ids=lambda p: p.name)
+def test_labels_cover_whole_replies(path) -> None:
+    rows = read_labels(path)
+    assert len(rows) >= (300 if path == LABELS else 100)
     by_reply: dict[tuple, list[dict]] = {}
     for row in rows:
         assert set(row["labels"]) == set(KINDS)
