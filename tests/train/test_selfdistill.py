@@ -30,7 +30,7 @@ def test_only_strict_clean_replies_are_kept_and_failed_plain_replies_become_pair
     assert kept[0]["messages"][-1] == {"role": "assistant", "content": CLEAN}
     assert [p["id"] for p in pairs] == ["a"]  # d's plain reply is clean too: no preference
     assert pairs[0]["chosen"] == CLEAN and pairs[0]["rejected"] == MISCOUNTED and not pairs[0]["rejected_strict"]
-    assert counts == {"rows": 4, "search_strict": 3, "search_clean": 2, "plain_strict": 3, "plain_clean": 2,
+    assert counts == {"rows": 4, "search_strict": 3, "search_clean": 2, "plain_strict": 2, "plain_clean": 2,
                       "pairs": 1}
 
 
