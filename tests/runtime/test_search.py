@@ -230,3 +230,4 @@ def test_the_real_quality_filter_judges_a_line_with_the_lines_before_it():
     assert "repeated_line" in flags(["cold rain on the pond"], "cold rain on the pond", False)
     assert "echo" in flags([], "a Python function for Fibonacci numbers", False)
     assert flags(["cold rain on the pond"], "a frog waits for spring to come", False) == []
+    assert "dangling_end" in flags(["I count three"], "hearts beating in the dark", False)  # "three / hearts"

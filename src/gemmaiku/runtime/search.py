@@ -65,14 +65,17 @@ WHOLE_REPLY_KINDS = ("meta_talk", "echo", "repeated_line")  # flags that need th
 
 def quality_filter(prompt: str, system: str = "") -> LineFilter:
     """The quality metric's flags of a candidate line (gemmaiku.prosody.quality): dangling end,
-    fragment and non-words of the line itself, and meta-talk, echo and repetition given the lines
-    chosen before it, the prompt and the system text."""
-    from gemmaiku.prosody.quality import context_words, line_flags, quality_flags
+    fragment and non-words of the line itself; given the lines chosen before it, a break the
+    candidate would leave hanging ("a red / pigeon": the previous line waits for its noun),
+    meta-talk, echo and repetition; and the prompt and system text."""
+    from gemmaiku.prosody.quality import break_flags, context_words, line_flags, quality_flags
 
     known = context_words(prompt, system)
 
     def flags(before: Sequence[str], line: str, last: bool) -> list[str]:
         kinds = [flag.kind for flag in line_flags(line, context_words=known, last=last)]
+        if before:
+            kinds += [flag.kind for flag in break_flags(before[-1], line)]
         partial = "\n".join([*before, line])
         kinds += [flag.kind for flag in quality_flags(partial, prompt=prompt, system=system)
                   if flag.line == len(before) and flag.kind in WHOLE_REPLY_KINDS]
