@@ -215,6 +215,10 @@ def filter_command(raw: Path, round_number: int, out: Path, pairs: Path | None, 
     """
     kept, pair_rows, counts = filter_rows(read_jsonl(raw), round_number)
     write_jsonl(out, kept)
+    from gemmaiku.data.distill import PROMPTS_FILE, write_manifest
+
+    if (out.parent / PROMPTS_FILE).is_file():  # a round of the distilled set: its hash changes
+        write_manifest(out.parent)
     if pairs:
         write_jsonl(pairs, pair_rows)
     counts["kept"] = len(kept)
