@@ -154,11 +154,15 @@ def build_model(config: TrainConfig, device: str, warm_start: bool = True):
     return model
 
 
-def compile_body(model):
-    """The decoder stack under torch.compile, with dynamic shapes (batches vary in length)."""
-    import torch
+def compile_blocks(model) -> None:
+    """torch.compile each decoder block in place (regional compilation, dynamic shapes).
 
-    return torch.compile(causal_lm_parts(model).body, dynamic=True)
+    The 18 blocks run the same code, so torch traces one graph per kind of block (sliding-window
+    and full attention) and reuses it, instead of one graph of the whole stack: minutes of
+    compilation instead of most of an hour on a busy core. Names and state dicts are unchanged.
+    """
+    for block in causal_lm_parts(model).body.layers:
+        block.compile(dynamic=True)
 
 
 def load_adapter_weights(model, adapter: Path) -> None:
@@ -234,7 +238,8 @@ class _Run:
         )
         self.progress = checkpoint.Progress()
         self.loss_sum = LOSSES[config.loss]
-        self.body = compile_body(model) if config.compile else None  # None: the model's own
+        if config.compile:
+            compile_blocks(model)
 
     def batch(self, examples: list[Example]) -> Batch:
         config = self.config
@@ -250,7 +255,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         loss_total = 0.0
         for batch in chosen:
-            loss_sum, _ = self.loss_sum(self.model, *self.batch(batch).args(), body=self.body)
+            loss_sum, _ = self.loss_sum(self.model, *self.batch(batch).args())
             (loss_sum / n_targets).backward()
             loss_total += loss_sum.item()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -274,7 +279,8 @@ class _Run:
                 : self.config.val_batches
             ]
         loss_total, count = 0.0, 0
-        with torch.inference_mode():  # the eager body: no second compile for a no-grad graph
+        # Eager even with --compile: no second compilation for a no-grad graph.
+        with torch.inference_mode(), torch.compiler.set_stance("force_eager"):
             for batch in batches:
                 loss_sum, n = self.loss_sum(self.model, *self.batch(batch).args())
                 loss_total, count = loss_total + loss_sum.item(), count + n

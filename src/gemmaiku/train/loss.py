@@ -50,46 +50,48 @@ def head(hidden, lm_head, softcap):
     return logits
 
 
-def _picked(model, input_ids, attention_mask, labels, position_ids, body):
+def _picked(model, input_ids, attention_mask, labels, position_ids):
     """Hidden states at the positions whose next token is a target (N, H), and those targets."""
-    body = causal_lm_parts(model).body if body is None else body
-    hidden = body(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=position_ids,
-        use_cache=False,
-    ).last_hidden_state  # (B, T, H)
+    hidden = (
+        causal_lm_parts(model)
+        .body(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+        )
+        .last_hidden_state
+    )  # (B, T, H)
     targets = labels[:, 1:]  # position t predicts token t + 1
     keep = targets != IGNORE
     return hidden[:, :-1][keep], targets[keep]
 
 
-def selected_loss_sum(model, input_ids, attention_mask, labels, position_ids=None, *, body=None):
+def selected_loss_sum(model, input_ids, attention_mask, labels, position_ids=None):
     """(sum of token cross-entropies over target positions, number of targets).
 
     ``position_ids`` with ``attention_mask=None`` is the packed form (positions restart at 0 for
-    each packed conversation; transformers then builds a block-diagonal causal mask). ``body``
-    replaces the model's decoder stack (a compiled one)."""
+    each packed conversation; transformers then builds a block-diagonal causal mask)."""
     import torch.nn.functional as F
 
     parts = causal_lm_parts(model)
-    picked, targets = _picked(model, input_ids, attention_mask, labels, position_ids, body)
+    picked, targets = _picked(model, input_ids, attention_mask, labels, position_ids)
     logits = head(picked, parts.lm_head, parts.softcap).float()  # (N, V)
     return F.cross_entropy(logits, targets, reduction="sum"), int(targets.numel())
 
 
-def fused_loss_sum(model, input_ids, attention_mask, labels, position_ids=None, *, body=None):
+def fused_loss_sum(model, input_ids, attention_mask, labels, position_ids=None):
     """``selected_loss_sum`` with the head's cross-entropy and its gradient in one pass."""
     parts = causal_lm_parts(model)
     weight = parts.lm_head.weight
     if weight.requires_grad or getattr(parts.lm_head, "bias", None) is not None:
-        return selected_loss_sum(model, input_ids, attention_mask, labels, position_ids, body=body)
-    picked, targets = _picked(model, input_ids, attention_mask, labels, position_ids, body)
+        return selected_loss_sum(model, input_ids, attention_mask, labels, position_ids)
+    picked, targets = _picked(model, input_ids, attention_mask, labels, position_ids)
     loss = _FrozenHeadCrossEntropy.apply(picked, weight, targets, parts.softcap)
     return loss, int(targets.numel())
 
 
-def full_logits_loss_sum(model, input_ids, attention_mask, labels, position_ids=None, *, body=None):
+def full_logits_loss_sum(model, input_ids, attention_mask, labels, position_ids=None):
     """The plain reference: logits at every position, then the same masked cross-entropy."""
     import torch.nn.functional as F
 
