@@ -225,7 +225,10 @@ DOCKER_STEP = re.compile(r"^Step (\d+)/(\d+) :")
 
 @contextlib.contextmanager
 def served_on_loopback(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` over HTTP on 127.0.0.1 (a build with --network host reaches it); its URL."""
+    """Serve ``folder`` over HTTP on 127.0.0.1 (a build with --network host reaches it); its URL.
+
+    The port follows the folder's content, so the URL (a build arg) is the same for the same
+    files and Docker's layer cache still applies; a taken port falls back to any free one."""
     import functools
     import http.server
     import threading
@@ -234,7 +237,12 @@ def served_on_loopback(folder: Path) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    handler = functools.partial(Quiet, directory=str(folder))
+    preferred = 20000 + int(inputs_key("", folder, {})[:8], 16) % 20000
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", preferred), handler)
+    except OSError:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

