@@ -51,8 +51,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "fused": ("selected + one-pass head cross-entropy (--loss fused)", dict(loss="fused")),
     "pack": ("fused + packing into rows of 256 (--pack 256)", dict(loss="fused", pack=256)),
     "compile": (
-        "fused + torch.compile (--compile --pad-multiple 32)",
-        dict(loss="fused", compile=True, pad_multiple=32),
+        "fused + torch.compile of the blocks (--compile)",
+        dict(loss="fused", compile=True),
     ),
     "len128": ("fused + --max-length 128", dict(loss="fused", max_length=128)),
     "ctx64": ("fused + --max-context 64", dict(loss="fused", max_context=64)),
@@ -62,13 +62,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "compile-bf16": (
         "compile + bfloat16 matmuls",
-        dict(loss="fused", compile=True, pad_multiple=32, matmul_precision="medium"),
+        dict(loss="fused", compile=True, matmul_precision="medium"),
     ),
     "compile-bf16-ctx64": (
         "compile + bfloat16 matmuls + --max-context 64",
-        dict(
-            loss="fused", compile=True, pad_multiple=32, matmul_precision="medium", max_context=64
-        ),
+        dict(loss="fused", compile=True, matmul_precision="medium", max_context=64),
     ),
     "r16": ("fused, rank 16 (alpha 32)", dict(loss="fused", rank=16, alpha=32.0)),
     "attn": (

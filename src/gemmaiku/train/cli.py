@@ -156,7 +156,8 @@ _DEFAULTS = TrainConfig(data="", base="", out="")
     type=click.IntRange(1),
     default=_DEFAULTS.pad_multiple,
     show_default=True,
-    help="Round row widths up to a multiple (fewer shapes for --compile).",
+    help="Round row widths up to a multiple of N with padding (e.g. 8 on a GPU; --compile "
+    "needs none: it compiles for dynamic shapes).",
 )
 @click.option(
     "--matmul-precision",
@@ -201,7 +202,7 @@ def train(
           --rank 8 --alpha 16 --epochs 2 --batch-size 8 --lr 2e-4
     \b
     Faster, exact (docs/train.md has the measurements):
-      gemmaiku train --data data --out runs/r8 --loss fused --compile --pad-multiple 32
+      gemmaiku train --data data --out runs/r8 --loss fused --compile
     """
     from gemmaiku.train.loop import train as run
 

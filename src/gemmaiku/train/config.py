@@ -50,7 +50,7 @@ class TrainConfig:
     pack: int | None = None  # pack a micro-batch's conversations into rows of <= N tokens
     max_context: int | None = None  # cap on tokens before the final reply (<bos> included)
     compile: bool = False  # torch.compile the decoder stack (dynamic shapes)
-    pad_multiple: int = 1  # round padded widths up to a multiple (fewer shapes to compile)
+    pad_multiple: int = 1  # round padded row widths up to a multiple
     matmul_precision: str = "highest"
     train_mode: str = "lora"
     init_weights: str | None = None  # full mode: start from this run's trained block weights

@@ -124,6 +124,8 @@ def verdicts(row: Mapping[str, Any], text: str) -> tuple[bool, bool, list[str]]:
 
 def filter_rows(rows: Iterable[Mapping[str, Any]], round_number: int) -> tuple[list[dict], list[dict], dict]:
     """(round rows, preference pairs, counts): clean search replies, and pairs against failed plain ones."""
+    from gemmaiku.data.corpus import chatter
+
     kept, pairs = [], []
     counts = {"rows": 0, "search_strict": 0, "search_clean": 0, "plain_strict": 0, "plain_clean": 0, "pairs": 0}
     for row in rows:
@@ -134,13 +136,13 @@ def filter_rows(rows: Iterable[Mapping[str, Any]], round_number: int) -> tuple[l
         counts["search_clean"] += clean
         counts["plain_strict"] += plain_strict
         counts["plain_clean"] += plain_clean
-        if not clean:
-            continue
         reply = row["search"].strip()
+        if not clean or chatter(reply):  # the corpus' own chatter rules too (quotes, labels...)
+            continue
         kept.append({
             "id": f"r{round_number}-{row['id']}", "prompt_id": row["id"], "category": row.get("category", ""),
             "messages": [*row["messages"], {"role": "assistant", "content": reply}], "source": "model",
-            "model": row["model"], "decoder": {**row["decoder"], "seed": row["seed"],
+            "model": model_name(row["model"]), "decoder": {**row["decoder"], "seed": row["seed"],
                                                "path": row.get("search_extra", {}).get("search", {}).get("path")},
         })
         if not plain_clean and row["plain"].strip() != reply:
@@ -149,6 +151,11 @@ def filter_rows(rows: Iterable[Mapping[str, Any]], round_number: int) -> tuple[l
                           "rejected": row["plain"].strip(), "rejected_flags": plain_flags,
                           "rejected_strict": plain_strict})
     return kept, pairs, counts
+
+
+def model_name(model: Mapping[str, Any] | str) -> str:
+    """The round file's model field: the GGUF's name and its sha256, in one string."""
+    return model if isinstance(model, str) else f"{model['gguf']}@sha256:{model['sha256']}"
 
 
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
