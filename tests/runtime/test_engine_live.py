@@ -87,3 +87,13 @@ def test_prompt_longer_than_context_is_a_clear_error(base_gguf: Path):
 def test_missing_model_file_is_a_clear_error(tmp_path: Path):
     with pytest.raises(GemmaikuError, match="no such model file"):
         Engine(tmp_path / "absent.gguf")
+
+
+def test_repeat_penalty_counts_the_prompt_as_ollama_and_llama_server_do(base_engine: Engine):
+    """Both accept every prompt token into the sampler's history before the first draw."""
+    prompt = "one two one two one two one two one two one two"
+    plain = base_engine.generate(prompt=prompt, options=options_from({**GREEDY, "num_predict": 1, "repeat_penalty": 1.0}))
+    assert plain.text.strip() == "one"  # the obvious continuation, without a penalty
+    penalized = base_engine.generate(prompt=prompt, options=options_from(
+        {**GREEDY, "num_predict": 1, "repeat_penalty": 10.0, "repeat_last_n": 64}))
+    assert penalized.text.strip() not in {"one", "two"}  # both are in the prompt: penalized

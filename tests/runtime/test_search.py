@@ -111,8 +111,10 @@ def run(scripts: dict[tuple[int, int, int], list[str]], settings: SearchSettings
     options = GenerationOptions(temperature=0.6, seed=5, repeat_penalty=1.0)
     seeds = {derive_seed(5, *key): script for key, script in scripts.items()}
 
-    def new_sampler(options: GenerationOptions, seed: int, temperature: float) -> ScriptedSampler:
-        return ScriptedSampler(list(seeds.get(seed, [])))
+    def new_sampler(options: GenerationOptions, seed: int, temperature: float, history) -> ScriptedSampler:
+        sampler = ScriptedSampler(list(seeds.get(seed, [])))
+        sampler.accepted = list(history)
+        return sampler
 
     def flags(before: list[str], line: str, last: bool) -> list[str]:
         return ["dangling_end"] if line.split()[-1].strip(",") in DANGLING else []

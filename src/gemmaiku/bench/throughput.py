@@ -214,7 +214,9 @@ def webui_token(url: str, email: str, password: str, *, name: str | None = None)
     except httpx.HTTPError as exc:
         raise GemmaikuError(f"cannot reach Open WebUI at {url}: {exc} (is it running?)") from None
     if response.status_code != 200 or "token" not in response.json():
-        raise GemmaikuError(f"Open WebUI {action} failed ({response.status_code}): {response.text[:200]}")
+        step = "sign-up" if name else "sign-in"
+        raise GemmaikuError(f"Open WebUI {step} failed ({response.status_code}): {response.text[:200]}"
+                            " (check the e-mail and password, or pass --webui-token)")
     return response.json()["token"]
 
 

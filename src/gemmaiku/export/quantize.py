@@ -8,7 +8,9 @@ super-blocks).
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from gemmaiku.atomic import atomic_file
@@ -16,13 +18,19 @@ from gemmaiku.errors import GemmaikuError
 from gemmaiku.export.outtypes import K_QUANTS, OUTTYPES
 
 
-def _silence_llama_log(llama_cpp) -> None:
-    @llama_cpp.llama_log_callback
-    def quiet(level, text, user_data):  # noqa: ARG001
-        pass
+@contextmanager
+def _llama_log_level(level: int):
+    """llama.cpp's log through llama-cpp-python's logger at ``level`` for a while, then as before.
 
-    _silence_llama_log.callback = quiet  # keep a reference: llama.cpp holds the pointer
-    llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
+    Replacing llama.cpp's log callback instead would silence it for the rest of the process."""
+    from llama_cpp import _logger
+
+    previous = _logger.logger.level
+    _logger.logger.setLevel(level)
+    try:
+        yield
+    finally:
+        _logger.logger.setLevel(previous)
 
 
 def quantize_gguf(
@@ -42,13 +50,11 @@ def quantize_gguf(
         raise GemmaikuError(
             f"--outtype {outtype} needs llama-cpp-python (pip install 'gemmaiku[runtime]')"
         ) from None
-    if not verbose:
-        _silence_llama_log(llama_cpp)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, OUTTYPES[outtype].llama_ftype)
     params.nthread = threads or min(os.cpu_count() or 1, 4)
     output = Path(output)
-    with atomic_file(output) as tmp:
+    with atomic_file(output) as tmp, _llama_log_level(logging.DEBUG if verbose else logging.CRITICAL + 1):
         status = llama_cpp.llama_model_quantize(
             str(source).encode(), str(tmp).encode(), ctypes.byref(params)
         )

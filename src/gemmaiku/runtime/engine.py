@@ -207,7 +207,7 @@ class Engine:
         constraint = compiled_grammar(grammar) if grammar else None
         processor = metered(self.runtime, meter) if meter else None
         job = TextJob(self.runtime, tokens, make_sampler(self.runtime.model, options, resolve_seed(options),
-                                                         grammar=constraint),
+                                                         grammar=constraint, history=tokens),
                       stops=[*options.stop, *self.prompt_format.stop], max_tokens=max_tokens,
                       processor=processor, load_s=load_s, score=score)
         yield from self.run(job)

@@ -3,14 +3,16 @@
 Each sequence of a batch has its own chain (its own seed, penalty history and grammar state), so a
 request samples the same tokens whatever else shares the batch. The chain's order is
 llama-cpp-python's (``Llama.generate``): penalties, grammar, then greedy, mirostat, or
-top-k -> typical -> top-p -> min-p -> temperature -> a seeded draw. Penalties see the generated
-tokens only, as there.
+top-k -> typical -> top-p -> min-p -> temperature -> a seeded draw. Penalties see the prompt as
+well as the generated tokens, as in Ollama's runner and llama-server (both accept every prompt
+token into the chain's history before the first draw); the grammar sees generated tokens only.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,12 +38,14 @@ def derive_seed(seed: int, *parts: int) -> int:
 
 
 def make_sampler(model: Any, options: GenerationOptions, seed: int, *, grammar: Any = None,
-                 temperature: float | None = None) -> Any:
+                 temperature: float | None = None, history: Sequence[int] = ()) -> Any:
     """A llama.cpp sampler chain (``llama_cpp._internals.LlamaSampler``) for one sequence.
 
     ``model`` is a ``llama_cpp._internals.LlamaModel``; ``grammar`` a compiled ``LlamaGrammar``;
-    ``temperature`` overrides the option (search decoding widens with it).
+    ``temperature`` overrides the option (search decoding widens with it); ``history`` are the
+    tokens already in the sequence (the prompt, say), which the penalties count.
     """
+    import llama_cpp
     from llama_cpp import _internals
 
     temp = options.temperature if temperature is None else temperature
@@ -53,6 +57,9 @@ def make_sampler(model: Any, options: GenerationOptions, seed: int, *, grammar: 
         penalty_freq=options.frequency_penalty,
         penalty_present=options.presence_penalty,
     )
+    penalties = llama_cpp.llama_sampler_chain_get(sampler.sampler, 0)
+    for token in history:
+        llama_cpp.llama_sampler_accept(penalties, token)
     if grammar is not None:
         sampler.add_grammar(model, grammar)
     if temp <= 0.0:

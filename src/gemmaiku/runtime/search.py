@@ -38,8 +38,9 @@ MIN_SEARCH_TOKENS = 24  # with a smaller num_predict there is no room for a haik
 
 # Why a line may not be chosen: (the lines chosen before, the line, is it the last) -> its flags.
 LineFilter = Callable[[Sequence[str], str, bool], Sequence[str]]
-# A sampler chain for one candidate: (options, seed, temperature) -> sampler.
-SamplerFactory = Callable[[GenerationOptions, int, float], Any]
+# A sampler chain for one candidate: (options, seed, temperature, history) -> sampler, where
+# history is every token before the candidate's first (prompt and lines chosen), for the penalties.
+SamplerFactory = Callable[[GenerationOptions, int, float, Sequence[int]], Any]
 
 
 @dataclass(frozen=True)
@@ -227,10 +228,7 @@ class SearchJob(ChunkJob):
         elif temperature <= 0 and k > 0:
             temperature = GREEDY_SPREAD_TEMPERATURE
         seed = derive_seed(self.seed, self.line_index, self.round, k)
-        sampler = self.new_sampler(options, seed, temperature)
-        for token in self.history:
-            sampler.accept(token)
-        return sampler
+        return self.new_sampler(options, seed, temperature, [*self.tokens, *self.history])
 
     def extend(self, candidate: Candidate, step: Step) -> None:
         logits = step.logits(candidate.seq)
@@ -407,8 +405,8 @@ class SearchEngine:
         runtime = self.engine.runtime
         assert runtime is not None
 
-        def new_sampler(options: GenerationOptions, seed: int, temperature: float) -> Any:
-            return make_sampler(runtime.model, options, seed, temperature=temperature)
+        def new_sampler(options: GenerationOptions, seed: int, temperature: float, history: Sequence[int]) -> Any:
+            return make_sampler(runtime.model, options, seed, temperature=temperature, history=history)
 
         job = SearchJob(runtime, tokens, options, self.settings, self.make_filter(texts["user"], texts["system"]),
                         meter=Meter(vocab_info(runtime.model), self.settings.meter), new_sampler=new_sampler,
