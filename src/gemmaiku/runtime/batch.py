@@ -155,7 +155,11 @@ class LlamaRuntime:
         # matmul for quantized weights crashes the process (measured with the bundled Q4_K_M).
         params.use_extra_bufts = False
         try:
-            self.model = _internals.LlamaModel(path_model=path, params=params, verbose=False)
+            # verbose=True only means "do not redirect": with False, llama-cpp-python swaps the
+            # process' stdout/stderr file descriptors for /dev/null while loading, and two models
+            # loading at once in a server restore them in the wrong order, leaving stderr (every
+            # log line after) going nowhere. llama.cpp's own log stays quiet: see backend_init.
+            self.model = _internals.LlamaModel(path_model=path, params=params, verbose=True)
             ctx_params = llama_cpp.llama_context_default_params()
             ctx_params.n_ctx = n_ctx
             ctx_params.n_batch = ctx_params.n_ubatch = max_batch
