@@ -20,6 +20,7 @@ candidate lines): at each step the scheduler asks every job for the tokens it wa
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -242,7 +243,10 @@ def backend_init() -> None:
     from llama_cpp import _logger
 
     llama_cpp.llama_backend_init()
-    _logger.set_verbose(os.environ.get("GEMMAIKU_LLAMA_LOG") == "1")
+    # llama-cpp-python maps llama.cpp's log levels by an older enum (a warning arrives as ERROR,
+    # an error as DEBUG), so "quiet" is above every level; our own errors say what went wrong.
+    verbose = os.environ.get("GEMMAIKU_LLAMA_LOG") == "1"
+    _logger.logger.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
 
 
 class Scheduler:
