@@ -10,21 +10,27 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gemmaiku.errors import GemmaikuError
 
+if TYPE_CHECKING:
+    from gemmaiku.serve.limits import Limits
+
 
 class ServerThread:
     """An ASGI app served by uvicorn in a daemon thread; ``port=0`` picks a free port."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> None:
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
+        from gemmaiku.serve.door import server_config
+        from gemmaiku.serve.limits import Limits
+
+        # the same uvicorn set-up as `gemmaiku serve` (its header timeout among it)
+        self.server = uvicorn.Server(server_config(app, host, port, limits or Limits()))
         self.thread = threading.Thread(target=self.server.run, name="gemmaiku-serve", daemon=True)
         self.host = host
         self.url = ""
@@ -140,7 +146,7 @@ def webui(
     settings = ServeSettings(host=host, port=port, models_dirs=list(registry.allowed_dirs))
     configure_parallel(registry, (), settings.limits)  # serve's default: Open WebUI sends 4 requests a turn
     data_dir = (data_dir or cache_dir() / "webui").expanduser()
-    server = ServerThread(create_app(registry, settings), host=host, port=port)
+    server = ServerThread(create_app(registry, settings), host=host, port=port, limits=settings.limits)
     server_url = server.start()
     click.echo(
         f"gemmaiku: serving {', '.join(registry.names()) or 'no models'} on {server_url}", err=True
