@@ -39,7 +39,7 @@ class PreferenceConfig:
     base: str
     beta: float = 0.1
     sft_weight: float = 1.0
-    lr: float = 5e-6
+    lr: float = 2e-5  # measured on LoRA r=16: 262 steps took the held-out DPO loss 0.693 -> 0.406
     epochs: float = 1.0
     batch_size: int = 4
     max_length: int = 256
@@ -233,7 +233,7 @@ def main_command():
     @click.option("--base", type=click.Path(path_type=Path), help="HF folder of the base [the cached 270M].")
     @click.option("--beta", default=0.1, show_default=True, help="DPO temperature.")
     @click.option("--sft-weight", default=1.0, show_default=True, help="Weight of the chosen reply's cross-entropy.")
-    @click.option("--lr", default=5e-6, show_default=True)
+    @click.option("--lr", default=2e-5, show_default=True)
     @click.option("--epochs", default=1.0, show_default=True)
     @click.option("--batch-size", default=4, show_default=True)
     @click.option("--max-context", default=192, show_default=True, help="Prompt tokens kept before the reply.")
@@ -247,8 +247,8 @@ def main_command():
 
         \b
         Example:
-          gemmaiku prefer --pairs runs/distill/pairs1.jsonl --init-adapter adapters/gemmaiku-270m \\
-              --out runs/dpo1 --beta 0.1 --lr 5e-6 --epochs 1
+          gemmaiku prefer --pairs data/distill/pairs/round1.jsonl --init-adapter adapters/gemmaiku-270m \\
+              --out runs/dpo1 --beta 0.1 --lr 2e-5 --epochs 1
         """
         from gemmaiku.base import ensure_base
 

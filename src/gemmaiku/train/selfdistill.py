@@ -176,7 +176,7 @@ def distill() -> None:
       gemmaiku distill decode artifacts/Modelfile --prompts data/distill/prompts.jsonl \\
           --out runs/distill/round1.raw.jsonl --threads 1
       gemmaiku distill filter runs/distill/round1.raw.jsonl --round 1 \\
-          --out data/distill/round1.jsonl --pairs runs/distill/pairs1.jsonl
+          --out data/distill/round1.jsonl --pairs data/distill/pairs/round1.jsonl
     """
 
 
