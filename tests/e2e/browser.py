@@ -25,6 +25,12 @@ CHROME_FLAGS = [
 
 USER = {"name": "Gemmaiku Tester", "email": "tester@example.com", "password": "correct-horse-9"}
 DEFAULT_TITLE = "New Chat"
+# The conversation both Open WebUI tests (pip and Docker) hold with the router.
+ROUTER = "gemmaiku-router:latest"
+HAIKU_PROMPT = "Write a haiku about the first snow on a quiet village"
+CODE_PROMPT = "Write a Python function that returns the reverse of a string"
+REPLY_TIMEOUT_S = 900  # guarded generation decodes 4 candidates per line; CI's 2 cores may be busy
+TASKS_TIMEOUT_S = 600  # title, follow-ups and tags run one at a time around each reply
 # The examples in Open WebUI 0.12's title prompt: a small model that copies one has not titled the chat.
 TEMPLATE_TITLES = {
     "your concise title here",

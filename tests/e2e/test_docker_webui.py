@@ -31,7 +31,12 @@ import pytest
 
 from gemmaiku.prosody import check_haiku
 from tests.e2e.browser import (
+    CODE_PROMPT,
     DEFAULT_TITLE,
+    HAIKU_PROMPT,
+    REPLY_TIMEOUT_S,
+    ROUTER,
+    TASKS_TIMEOUT_S,
     TEMPLATE_TITLES,
     USER,
     current_chat_id,
@@ -51,11 +56,6 @@ from tests.e2e.docker_stack import ComposeStack, listening_addresses, missing_do
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-ROUTER = "gemmaiku-router:latest"
-HAIKU_PROMPT = "Write a haiku about the first snow on a quiet village"
-CODE_PROMPT = "Write a Python function that returns the reverse of a string"
-REPLY_TIMEOUT_S = 900  # guarded generation may sample 4 replies; CI's cores may be busy
-TASKS_TIMEOUT_S = 600  # title, follow-ups and tags run one at a time around each reply
 
 
 def require_docker_e2e() -> None:

@@ -24,7 +24,12 @@ import pytest
 
 from gemmaiku.prosody import check_haiku
 from tests.e2e.browser import (
+    CODE_PROMPT,
     DEFAULT_TITLE,
+    HAIKU_PROMPT,
+    REPLY_TIMEOUT_S,
+    ROUTER,
+    TASKS_TIMEOUT_S,
     TEMPLATE_TITLES,
     chat_title,
     css,
@@ -45,11 +50,6 @@ from tests.e2e.conftest import ChatRun
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-ROUTER = "gemmaiku-router:latest"
-HAIKU_PROMPT = "Write a haiku about the first snow on a quiet village"
-CODE_PROMPT = "Write a Python function that returns the reverse of a string"
-REPLY_TIMEOUT_S = 900  # guarded generation may sample 4 replies; CI's 2 cores may be busy
-TASKS_TIMEOUT_S = 600  # follow-ups, title and tags run after the reply, one at a time
 
 
 @pytest.fixture(scope="module")
