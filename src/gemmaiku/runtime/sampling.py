@@ -50,15 +50,18 @@ def make_sampler(model: Any, options: GenerationOptions, seed: int, *, grammar: 
 
     temp = options.temperature if temperature is None else temperature
     sampler = _internals.LlamaSampler()
+    last_n = options.num_ctx if options.repeat_last_n < 0 else options.repeat_last_n
     sampler.add_penalties(
         n_vocab=model.n_vocab(),
-        penalty_last_n=options.num_ctx if options.repeat_last_n < 0 else options.repeat_last_n,
+        penalty_last_n=last_n,
         penalty_repeat=options.repeat_penalty,
         penalty_freq=options.frequency_penalty,
         penalty_present=options.presence_penalty,
     )
     penalties = llama_cpp.llama_sampler_chain_get(sampler.sampler, 0)
-    for token in history:
+    # the penalties keep only the last ``last_n`` tokens: feeding more (a long prompt, for every
+    # search candidate) would cost a call per token for nothing
+    for token in history[len(history) - last_n:] if last_n > 0 else ():
         llama_cpp.llama_sampler_accept(penalties, token)
     if grammar is not None:
         sampler.add_grammar(model, grammar)
