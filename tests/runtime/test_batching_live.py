@@ -111,3 +111,34 @@ def test_a_full_queue_is_refused_with_busy(base_gguf: Path):
         thread.join(timeout=300)
     finally:
         engine.unload()
+
+
+def test_a_batch_reaches_llama_cpp_in_sequence_order_and_each_sequence_keeps_its_logits(base_gguf: Path):
+    """llama.cpp splits a batch wherever sequence ids stop rising by one (each split reads all the
+    weights again), so the runtime orders the feeds; every sequence must still get its own row."""
+    import numpy as np
+
+    from gemmaiku.runtime.batch import Feed, LlamaRuntime, Sequences
+
+    runtime = LlamaRuntime(str(base_gguf), n_ctx=4 * 256, n_seq=4, n_threads=1)
+    try:
+        kv = Sequences(runtime)
+        prompts = [runtime.model.tokenize(p.encode(), add_bos=True, special=False) for p in PROMPTS]
+
+        def last_logits(order: list[int]) -> dict[int, np.ndarray]:
+            for seq in range(4):
+                kv.clear(seq)
+            feeds = [Feed(seq, token, pos, pos == len(prompts[seq]) - 1)
+                     for seq in order for pos, token in enumerate(prompts[seq])]
+            step = runtime.decode(feeds)
+            fed = [runtime.batch.batch.seq_id[i][0] for i in range(runtime.batch.batch.n_tokens)]
+            assert fed == sorted(fed)
+            return {seq: step.logits(seq).copy() for seq in order}
+
+        ordered = last_logits([0, 1, 2, 3])
+        shuffled = last_logits([2, 0, 3, 1])
+        for seq in range(4):
+            np.testing.assert_allclose(shuffled[seq], ordered[seq], rtol=0, atol=1e-4)
+        assert not np.allclose(ordered[0], ordered[1])  # rows really differ: a mix-up would show
+    finally:
+        runtime.close()

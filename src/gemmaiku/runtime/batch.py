@@ -141,6 +141,16 @@ class Job:
         self.cancelled.set()
 
 
+def in_sequence_order(feeds: Sequence[Feed]) -> list[Feed]:
+    """The feeds ordered by sequence id (each sequence's own tokens keep their order).
+
+    With one KV stream per sequence, llama.cpp cuts a batch into micro-batches wherever the next
+    token's sequence is not the previous one's + 1 (llama_batch_allocr::split_equal, sequential),
+    and each micro-batch reads every weight again: four sequences fed as 1, 3, 0, 2 cost twice
+    the step they cost as 0, 1, 2, 3 (the 270M, 1 thread: 206 vs 96 ms)."""
+    return sorted(feeds, key=lambda feed: feed.seq)
+
+
 class LlamaRuntime:
     """One GGUF: a llama.cpp model and a context with ``n_seq`` sequences, each with its own KV
     stream of ``n_ctx / n_seq`` cells."""
@@ -188,7 +198,7 @@ class LlamaRuntime:
     def decode(self, feeds: Sequence[Feed]) -> Step:
         b = self.batch.batch
         rows: dict[int, int] = {}
-        for i, feed in enumerate(feeds):
+        for i, feed in enumerate(in_sequence_order(feeds)):
             b.token[i], b.pos[i] = feed.token, feed.pos
             b.seq_id[i][0], b.n_seq_id[i] = feed.seq, 1
             b.logits[i] = feed.logits
